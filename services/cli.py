@@ -1,0 +1,112 @@
+"""The `heatdesk` command: one subcommand per service and per operational job.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from services.common.errors import ConfigError, HeatdeskError
+
+
+def _service(name: str) -> int:
+    if name == "ingest":
+        from services.ingest.app import main
+    elif name == "classify":
+        from services.classify.app import main
+    elif name == "route":
+        from services.route.app import main
+    else:
+        from services.notify.app import main
+    return main()
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from services.common import settings as loader
+    from services.common.config import ServiceSettings
+    from services.common.db import create_database_if_missing, migrate, redact
+
+    settings = loader.load(ServiceSettings)
+    if args.create_database and asyncio.run(create_database_if_missing(settings.database_url)):
+        print(f"created database {redact(settings.database_url)}")
+    applied = asyncio.run(migrate(settings.database_url))
+    print(f"applied: {', '.join(applied)}" if applied else "schema up to date")
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from services.common import settings as loader
+    from services.common.config import ServiceSettings
+    from services.common.kafka import ensure_topics
+    from services.common.topics import all_topics
+
+    settings = loader.load(ServiceSettings)
+    created = asyncio.run(ensure_topics(settings, all_topics()))
+    for spec in all_topics():
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name:<26} {state:<8} {spec.why}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from services.classify.settings import ClassifySettings
+    from services.common.settings import describe
+    from services.ingest.settings import IngestSettings
+    from services.notify.settings import NotifySettings
+    from services.route.settings import RouteSettings
+
+    seen: set[str] = set()
+    print("| variable | default | meaning |\n|---|---|---|")
+    for cls in (IngestSettings, ClassifySettings, RouteSettings, NotifySettings):
+        for var, default, doc in describe(cls):
+            if var not in seen:
+                seen.add(var)
+                print(f"| `{var}` | `{default}` | {doc} |")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="heatdesk", description="Heatdesk social customer care services")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("ingest", "run the ingest HTTP service"), ("classify", "run the classifier"),
+                            ("route", "run the case router"), ("notify", "run SLA timers and notifications")):
+        sub.add_parser(name, help=help_text)
+    m = sub.add_parser("migrate", help="apply database migrations to DATABASE_URL")
+    m.add_argument("--create-database", action="store_true", help="create the database first if missing")
+    sub.add_parser("topics", help="create the Kafka topics that are missing")
+    sub.add_parser("config", help="print every setting with its default (Markdown table)")
+    d = sub.add_parser("dev", help="run broker, database and the four services locally")
+    d.add_argument("--state-dir", type=Path, default=Path(".heatdesk"), help="logs and embedded database")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in ("ingest", "classify", "route", "notify"):
+            return _service(args.command)
+        if args.command == "migrate":
+            return _migrate(args)
+        if args.command == "topics":
+            return _topics(args)
+        if args.command == "config":
+            return _config(args)
+        if args.command == "dev":
+            from services.devstack import run_dev
+
+            return run_dev(args.state_dir)
+    except ConfigError as exc:
+        print(f"heatdesk: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except HeatdeskError as exc:
+        print(f"heatdesk: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

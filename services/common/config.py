@@ -1,0 +1,52 @@
+"""Settings shared by every service; each service extends `ServiceSettings`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from typing import Any
+
+
+def setting(default: Any, doc: str) -> Any:
+    """A settings field with its documentation (shown by `heatdesk config`)."""
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"doc": doc})
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def _default_instance_id() -> str:
+    # On Kubernetes the pod name is stable across restarts of the same pod: exactly what
+    # static group membership wants. Elsewhere fall back to the host name.
+    return os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings:
+    """What every Heatdesk process needs: where the broker and database are, how to log."""
+
+    kafka_bootstrap_servers: str = setting("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+    database_url: str = setting("postgresql://postgres@127.0.0.1:5432/heatdesk", "PostgreSQL DSN")
+    http_host: str = setting("0.0.0.0", "Address the HTTP server (API, /metrics, /healthz, /readyz) binds")
+    log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
+    kafka_client_id_prefix: str = setting("heatdesk", "Prefix of the Kafka client ids")
+    kafka_security_protocol: str = setting("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = setting("", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL_*)")
+    kafka_sasl_username: str = setting("", "SASL user name")
+    kafka_sasl_password: str = setting("", "SASL password (mount it from a Secret)")
+    kafka_idempotence: bool = setting(False, "Idempotent producer; turn on for production Kafka (the embedded dev broker lacks it)")
+    kafka_session_timeout_ms: int = setting(10000, "Consumer group session timeout")
+    kafka_heartbeat_interval_ms: int = setting(1000, "Consumer heartbeat interval")
+    kafka_static_membership: bool = setting(False, "Use group_instance_id (pod name) for static membership on Kubernetes")
+    kafka_group_instance_id: str = setting("", "Static member id; defaults to POD_NAME/host name when static membership is on")
+    topic_partitions: int = setting(4, "Partitions of topics created by `heatdesk topics`")
+    topic_replication_factor: int = setting(1, "Replication factor of topics created by `heatdesk topics`")
+    db_pool_min: int = setting(1, "Minimum PostgreSQL connections")
+    db_pool_max: int = setting(5, "Maximum PostgreSQL connections")
+    shutdown_grace_seconds: float = setting(10.0, "How long a stopping service may drain before it is cut off")
+
+    def instance_id(self, service: str) -> str | None:
+        """group_instance_id for this process, or None when static membership is off."""
+        if not self.kafka_static_membership:
+            return None
+        return f"{service}-{self.kafka_group_instance_id or _default_instance_id()}"

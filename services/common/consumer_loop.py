@@ -1,0 +1,221 @@
+"""The consume → process → make durable → commit loop every consumer service runs.
+
+At-least-once with idempotent effects (DESIGN.md): offsets are committed only after the
+handler returned, i.e. after its database transaction committed and its records were
+acknowledged. A crash anywhere before the commit means the batch is delivered again,
+and the handler's effects are keyed so that the redelivery changes nothing.
+
+Failures are sorted by one question, "can trying again help?":
+- retriable (broker or database unreachable): back off and retry the same batch, report
+  not-ready, never skip;
+- poison (undecodable record, wrong event type, a record the handler cannot process):
+  write it to `deadletter.v1` with the reason and move on, so one bad record never
+  blocks a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from services.common.db import RETRIABLE_DB_ERRORS
+from services.common.envelope import Event, decode
+from services.common.errors import HeatdeskError, PoisonRecord
+from services.common.kafka import Publisher
+from services.common.metrics import Metrics
+from services.common.topics import DEADLETTER, EventType
+from services.common.timeutil import format_rfc3339, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Incoming:
+    """A decoded event with the record it came from."""
+
+    record: ConsumerRecord
+    event: Event
+
+
+BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
+
+
+def is_retriable(exc: BaseException) -> bool:
+    if isinstance(exc, HeatdeskError):
+        return exc.retriable
+    if isinstance(exc, KafkaError):
+        return True  # the broker may come back; a record-level fault never surfaces as KafkaError here
+    return isinstance(exc, RETRIABLE_DB_ERRORS)
+
+
+def deadletter_headers(record: ConsumerRecord, stage: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
+    """CloudEvent headers of the dead letter plus the original headers under `orig_`."""
+    from services.common.ids import uuid7
+
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", uuid7().encode()),
+        ("ce_type", EventType.DEADLETTERED.encode()),
+        ("ce_source", f"heatdesk/{stage}".encode()),
+        ("ce_time", format_rfc3339(utcnow()).encode()),
+        ("content-type", b"application/octet-stream"),
+        ("heatdesk_dlq_stage", stage.encode()),
+        ("heatdesk_dlq_reason", reason.encode()),
+        ("heatdesk_dlq_detail", detail[:2000].encode(errors="replace")),
+        ("heatdesk_dlq_topic", record.topic.encode()),
+        ("heatdesk_dlq_partition", str(record.partition).encode()),
+        ("heatdesk_dlq_offset", str(record.offset).encode()),
+    ]
+    headers += [(f"orig_{k}", v) for k, v in (record.headers or ())]
+    return headers
+
+
+class ConsumeLoop:
+    def __init__(self, consumer: AIOKafkaConsumer, publisher: Publisher, handler: BatchHandler, *,
+                 metrics: Metrics, group: str, stage: str, expected_types: frozenset[str],
+                 max_records: int = 500, poll_timeout_ms: int = 100, max_backoff_s: float = 5.0) -> None:
+        self.consumer = consumer
+        self.publisher = publisher
+        self.handler = handler
+        self.metrics = metrics
+        self.group = group
+        self.stage = stage
+        self.expected_types = expected_types
+        self.max_records = max_records
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_backoff_s = max_backoff_s
+        self.healthy = False
+        self.last_error = ""
+        self._consumed: dict[TopicPartition, int] = {}
+
+    async def readiness(self) -> tuple[bool, str]:
+        if not self.healthy:
+            return False, self.last_error or "consumer not started"
+        return True, f"assigned {len(self.consumer.assignment())} partitions"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.healthy = True
+        while not stop.is_set():
+            try:
+                batches = await self.consumer.getmany(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+            except KafkaError as exc:
+                self._unhealthy(f"fetch failed: {exc!r}")
+                await asyncio.sleep(1.0)
+                continue
+            if batches:
+                committed = await self._process_batches(batches, stop)
+                if not committed:
+                    return  # stopping mid-retry: leave the batch uncommitted for the next owner
+            self._update_lag()
+
+    async def _process_batches(self, batches: dict[TopicPartition, list[ConsumerRecord]],
+                               stop: asyncio.Event) -> bool:
+        good: list[Incoming] = []
+        poison: list[tuple[ConsumerRecord, PoisonRecord]] = []
+        for tp, records in batches.items():
+            self.metrics.records_consumed.labels(self.group, tp.topic).inc(len(records))
+            for record in records:
+                try:
+                    good.append(Incoming(record, decode(record.headers, record.value, record.key, self.expected_types)))
+                except PoisonRecord as exc:
+                    poison.append((record, exc))
+        if good and not await self._with_retry(lambda: self._handle(good, poison), stop):
+            return False
+        if poison and not await self._with_retry(lambda: self._deadletter(poison), stop):
+            return False
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        try:
+            await self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The partitions moved to another member during processing; it will see the
+            # batch again and, effects being idempotent, change nothing.
+            log.warning("commit refused after rebalance", extra={"group": self.group, "error": repr(exc)})
+        except KafkaError as exc:
+            log.warning("commit failed; batch will be redelivered", extra={"group": self.group, "error": repr(exc)})
+        for tp, records in batches.items():
+            self._consumed[tp] = records[-1].offset + 1
+        return True
+
+    async def _handle(self, good: list[Incoming], poison: list[tuple[ConsumerRecord, PoisonRecord]]) -> None:
+        """Process the batch; if it fails for a non-retriable reason, find the culprit record by record.
+
+        Retriable errors propagate so the caller retries the whole attempt; the poison found
+        in an attempt is only kept when the attempt completes, so a retry never doubles it.
+        """
+        try:
+            await self.handler(good)
+            return
+        except Exception as exc:
+            if is_retriable(exc):
+                raise
+            log.warning("batch failed, isolating the bad record", extra={"group": self.group, "error": repr(exc)})
+        found: list[tuple[ConsumerRecord, PoisonRecord]] = []
+        for item in good:
+            try:
+                await self.handler([item])
+            except Exception as exc:
+                if is_retriable(exc):
+                    raise
+                found.append((item.record, _as_poison(exc)))
+        poison.extend(found)
+
+    async def _deadletter(self, poison: list[tuple[ConsumerRecord, PoisonRecord]]) -> None:
+        for record, exc in poison:
+            log.warning("record dead-lettered", extra={"stage": self.stage, "reason": exc.reason,
+                                                       "topic": record.topic, "partition": record.partition,
+                                                       "offset": record.offset, "detail": exc.detail[:300]})
+            await self.publisher.publish_raw(DEADLETTER, record.value, record.key,
+                                             deadletter_headers(record, self.stage, exc.reason, exc.detail))
+            self.metrics.deadletters.labels(self.stage, exc.reason).inc()
+        poison.clear()
+
+    async def _with_retry(self, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
+        delay = 0.2
+        while True:
+            try:
+                await action()
+                if not self.healthy:
+                    log.info("recovered", extra={"group": self.group})
+                self.healthy = True
+                self.last_error = ""
+                return True
+            except Exception as exc:
+                if not is_retriable(exc):
+                    raise
+                self.metrics.batch_retries.labels(self.group).inc()
+                self._unhealthy(repr(exc))
+                log.warning("retriable failure; retrying the batch", extra={"group": self.group, "error": repr(exc),
+                                                                             "backoff_s": delay})
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                    return False
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, self.max_backoff_s)
+
+    def _unhealthy(self, why: str) -> None:
+        self.healthy = False
+        self.last_error = why
+
+    def _update_lag(self) -> None:
+        per_topic: dict[str, int] = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._consumed.get(tp)
+            lag = max(0, highwater - position) if position is not None else 0
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + lag
+        for topic, lag in per_topic.items():
+            self.metrics.consumer_lag.labels(self.group, topic).set(lag)
+
+
+def _as_poison(exc: BaseException) -> PoisonRecord:
+    if isinstance(exc, PoisonRecord):
+        return exc
+    return PoisonRecord("processing_error", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,64 @@
+"""One error hierarchy for every Heatdesk service.
+
+Each error says whether trying again can help (`retriable`), so retry loops read one flag
+instead of matching exception types, and its docstring tells the operator what to do.
+"""
+
+from __future__ import annotations
+
+
+class HeatdeskError(Exception):
+    """Base of every error Heatdesk raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(HeatdeskError):
+    """A setting is missing or malformed.
+
+    Fix the named environment variable (see the configuration table in the README) and
+    restart the service; retrying without a change cannot help.
+    """
+
+
+class DependencyUnavailable(HeatdeskError):
+    """The broker or the database did not answer in time.
+
+    The service backs off and retries by itself and reports not-ready meanwhile; if it
+    persists, check the broker/database address, credentials and network policy.
+    """
+
+    retriable = True
+
+
+class PublishFailed(DependencyUnavailable):
+    """The broker did not acknowledge a record.
+
+    Nothing was committed for the input that produced it, so it is processed again once the
+    broker answers. Ingest answers 503 with Retry-After meanwhile.
+    """
+
+
+class InvalidInput(HeatdeskError):
+    """Input from outside (an HTTP body, a CLI argument) failed validation.
+
+    The caller gets the precise field errors; nothing was written or published.
+    """
+
+    def __init__(self, title: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(title)
+        self.title = title
+        self.errors = errors or []
+
+
+class PoisonRecord(HeatdeskError):
+    """A record on a topic cannot be processed now or ever (bad JSON, wrong schema version).
+
+    It is written to `deadletter.v1` with this reason and the partition moves on. Inspect
+    the dead letter, fix the producer, and re-publish the corrected record.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,70 @@
+"""The Prometheus metrics of DESIGN.md, on a registry owned by each service instance.
+
+A registry per instance (not the process-global default) is what lets tests build and
+tear down services without leaking counters between them. Label values are always from
+bounded sets (channel, department, priority, stage, reason): never an id, author or text.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import PlatformCollector, ProcessCollector
+
+#: Latency buckets in seconds spanning pipeline hops (ms) to SLA targets (days).
+PIPELINE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+RESPONSE_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)
+
+
+class Metrics:
+    """Every Heatdesk metric; a service touches the ones that concern it."""
+
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.service = service
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.mentions_ingested = Counter(
+            "heatdesk_mentions_ingested_total", "Mentions accepted and acknowledged by the broker",
+            ["channel"], registry=r)
+        self.mentions_rejected = Counter(
+            "heatdesk_mentions_rejected_total", "Mentions refused at ingest, by reason",
+            ["channel", "reason"], registry=r)
+        self.mentions_classified = Counter(
+            "heatdesk_mentions_classified_total", "Mentions classified, by department and intent",
+            ["department", "intent"], registry=r)
+        self.pipeline_latency = Histogram(
+            "heatdesk_pipeline_latency_seconds", "Time from receipt at ingest to the end of a stage",
+            ["stage"], buckets=PIPELINE_BUCKETS, registry=r)
+        self.cases_opened = Counter(
+            "heatdesk_cases_opened_total", "Cases opened", ["department", "priority"], registry=r)
+        self.mentions_routed = Counter(
+            "heatdesk_mentions_routed_total", "Mentions written to a case (new or existing)",
+            ["department", "outcome"], registry=r)
+        self.first_response = Histogram(
+            "heatdesk_first_response_seconds", "Customer's post to the brand's first response (event time)",
+            ["department", "channel", "priority"], buckets=RESPONSE_BUCKETS, registry=r)
+        self.resolution = Histogram(
+            "heatdesk_resolution_seconds", "Customer's post to resolution (event time)",
+            ["department", "channel", "priority"], buckets=RESPONSE_BUCKETS, registry=r)
+        self.sla_timers_armed = Counter(
+            "heatdesk_sla_timers_armed_total", "SLA timers armed", ["kind"], registry=r)
+        self.sla_warnings = Counter(
+            "heatdesk_sla_warnings_total", "SLA warnings fired", ["department", "kind"], registry=r)
+        self.sla_breaches = Counter(
+            "heatdesk_sla_breaches_total", "SLA breaches fired", ["department", "kind"], registry=r)
+        self.notifications_sent = Counter(
+            "heatdesk_notifications_sent_total", "Notifications delivered", ["target", "outcome"], registry=r)
+        self.open_cases = Gauge(
+            "heatdesk_open_cases", "Cases not yet resolved", ["department"], registry=r)
+        self.consumer_lag = Gauge(
+            "heatdesk_consumer_lag", "Records behind the partition end, summed per topic",
+            ["group", "topic"], registry=r)
+        self.records_consumed = Counter(
+            "heatdesk_records_consumed_total", "Records consumed", ["group", "topic"], registry=r)
+        self.batch_retries = Counter(
+            "heatdesk_batch_retries_total", "Batches retried after a retriable error", ["group"], registry=r)
+        self.deadletters = Counter(
+            "heatdesk_deadletter_total", "Records sent to deadletter.v1", ["stage", "reason"], registry=r)
+        self.outbox_published = Counter(
+            "heatdesk_outbox_published_total", "Outbox rows published to Kafka", ["topic"], registry=r)

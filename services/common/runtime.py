@@ -1,0 +1,75 @@
+"""Process lifecycle shared by the services: start, run until a signal, drain, stop.
+
+SIGTERM (Kubernetes) and SIGINT (Ctrl-C) set one stop event. Loops finish the batch in
+hand (its offsets committed only if its outputs are durable), the HTTP server closes,
+clients close, and the process exits 0. A second signal, or the grace period running
+out, cancels whatever is still running.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Service(abc.ABC):
+    """A long-running service: `start` connects, `run` works until stop, `close` releases."""
+
+    name: str = "service"
+    grace_seconds: float = 10.0
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """The loops to run concurrently until `stop` is set."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Start, run the loops until `stop` (or until one fails), then close."""
+        await self.start()
+        log.info("service started", extra={"service_name": self.name})
+        running = [asyncio.create_task(c) for c in self.tasks(stop)]
+        stop_waiter = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*running, stop_waiter], return_when=asyncio.FIRST_COMPLETED)
+            failed = [t for t in done if t is not stop_waiter and t.exception() is not None]
+            stop.set()
+            if running:
+                _, pending = await asyncio.wait(running, timeout=self.grace_seconds)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
+        finally:
+            stop_waiter.cancel()
+            await self.close()
+            log.info("service stopped", extra={"service_name": self.name})
+
+
+def run(service: Service) -> int:
+    """Run `service` in a fresh event loop with signal handling; return the exit code."""
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await service.serve(stop)
+            return 0
+        except Exception:
+            log.exception("service failed", extra={"service_name": service.name})
+            return 1
+
+    return asyncio.run(main())

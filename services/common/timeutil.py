@@ -1,0 +1,33 @@
+"""RFC 3339 timestamps: one way to parse and print them everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp into an aware UTC datetime.
+
+    Raises ValueError for anything without an explicit offset: a naive time is ambiguous
+    and SLA clocks must not guess a time zone.
+    """
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 string")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None or "T" not in text.upper():
+        raise ValueError("expected an RFC 3339 timestamp with a time zone offset, e.g. 2026-01-31T12:00:00Z")
+    return parsed.astimezone(timezone.utc)
+
+
+def format_rfc3339(value: datetime) -> str:
+    """Print an aware datetime as RFC 3339 in UTC with a `Z` suffix."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
