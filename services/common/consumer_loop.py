@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from services.common.db import RETRIABLE_DB_ERRORS
+from services.common.db import is_retriable_db_error
 from services.common.envelope import Event, decode
-from services.common.errors import HeatdeskError, PoisonRecord
-from services.common.kafka import Publisher
+from services.common.errors import HeatdeskError, PoisonRecord, RecordRejected
+from services.common.kafka import RECORD_ERRORS, Publisher
 from services.common.metrics import Metrics
 from services.common.topics import DEADLETTER, EventType
 from services.common.timeutil import format_rfc3339, utcnow
@@ -48,9 +48,11 @@ BatchHandler = Callable[[Sequence[Incoming]], Awaitable[None]]
 def is_retriable(exc: BaseException) -> bool:
     if isinstance(exc, HeatdeskError):
         return exc.retriable
+    if isinstance(exc, RECORD_ERRORS):
+        return False
     if isinstance(exc, KafkaError):
-        return True  # the broker may come back; a record-level fault never surfaces as KafkaError here
-    return isinstance(exc, RETRIABLE_DB_ERRORS)
+        return True  # the broker may come back
+    return is_retriable_db_error(exc)
 
 
 def deadletter_headers(record: ConsumerRecord, stage: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
@@ -218,4 +220,6 @@ class ConsumeLoop:
 def _as_poison(exc: BaseException) -> PoisonRecord:
     if isinstance(exc, PoisonRecord):
         return exc
+    if isinstance(exc, RecordRejected):
+        return PoisonRecord("output_rejected", str(exc))
     return PoisonRecord("processing_error", f"{type(exc).__name__}: {exc}")

@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -31,6 +31,22 @@ RETRIABLE_DB_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError, asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError,
 )
+
+
+#: SQLSTATE classes that say "this record's data is wrong": data exception, integrity violation.
+#: Everything else the server says (connection, resources, shutdown, missing table …) is about
+#: the server or the deployment, and trying again later is right.
+_DATA_ERROR_CLASSES = ("22", "23")
+
+
+def is_retriable_db_error(exc: BaseException) -> bool:
+    """True when a database error says "try again later" rather than "this record is bad"."""
+    if isinstance(exc, RETRIABLE_DB_ERRORS):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        sqlstate = getattr(exc, "sqlstate", "") or ""
+        return not sqlstate.startswith(_DATA_ERROR_CLASSES)
+    return False
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,9 @@ def load_migrations() -> list[Migration]:
 async def connect(dsn: str, timeout: float = 10.0) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, timeout=timeout)
-    except RETRIABLE_DB_ERRORS as exc:
+    except Exception as exc:
+        if not is_retriable_db_error(exc):
+            raise
         raise DependencyUnavailable(f"PostgreSQL did not answer at {redact(dsn)}: {exc!r}") from exc
 
 
@@ -72,7 +90,9 @@ async def create_pool(dsn: str, min_size: int, max_size: int, attempts: int = 30
             pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
             assert pool is not None
             return pool
-        except RETRIABLE_DB_ERRORS as exc:
+        except Exception as exc:
+            if not is_retriable_db_error(exc):
+                raise
             if attempt == attempts:
                 raise DependencyUnavailable(f"PostgreSQL did not answer at {redact(dsn)}: {exc!r}") from exc
             log.warning("database not reachable, retrying", extra={"attempt": attempt, "error": repr(exc)})
@@ -84,16 +104,21 @@ async def create_pool(dsn: str, min_size: int, max_size: int, attempts: int = 30
 def redact(dsn: str) -> str:
     """The DSN without its password, for logs and error messages."""
     parts = urlsplit(dsn)
+    netloc, query = parts.netloc, parts.query
     if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return dsn
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    if query:
+        query = "&".join(f"{k}=***" if k.lower() in ("password", "sslpassword") else f"{k}={v}" if v else k
+                         for k, _, v in (item.partition("=") for item in query.split("&")))
+    if (netloc, query) == (parts.netloc, parts.query):
+        return dsn  # urlunsplit would drop an empty authority ("postgresql:///db")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def split_database(dsn: str) -> tuple[str, str]:
     """(DSN of the server's `postgres` maintenance database, name of the target database)."""
     parts = urlsplit(dsn)
-    name = parts.path.lstrip("/") or "postgres"
+    name = unquote(parts.path.lstrip("/")) or "postgres"  # asyncpg decodes %-escapes too
     return urlunsplit(parts._replace(path="/postgres")), name
 
 

@@ -48,8 +48,9 @@ class Event:
         ]
         if self.subject:
             headers.append(("ce_subject", self.subject.encode()))
-        if self.dataschema:
-            headers.append(("ce_dataschema", self.dataschema.encode()))
+        dataschema = self.dataschema or _default_schema(self.type)
+        if dataschema:
+            headers.append(("ce_dataschema", dataschema.encode()))
         return headers
 
     def body(self) -> bytes:
@@ -57,6 +58,12 @@ class Event:
 
     def key_bytes(self) -> bytes | None:
         return self.key.encode() if self.key is not None else None
+
+
+def _default_schema(event_type: str) -> str | None:
+    from services.common.schemas import SCHEMA_FILES, schema_uri
+
+    return schema_uri(event_type) if event_type in SCHEMA_FILES else None
 
 
 def header_map(headers: Headers | None) -> dict[str, bytes]:
@@ -91,5 +98,6 @@ def decode(headers: Headers | None, value: bytes | None, key: bytes | None = Non
     if not isinstance(data, dict):
         raise PoisonRecord("invalid_body", "event data must be a JSON object")
     subject = h["ce_subject"].decode(errors="replace") if "ce_subject" in h else None
-    return Event(type=event_type, source=source, data=data, id=event_id, time=time,
-                 subject=subject, key=key.decode(errors="replace") if key is not None else None)
+    dataschema = h["ce_dataschema"].decode(errors="replace") if "ce_dataschema" in h else None
+    return Event(type=event_type, source=source, data=data, id=event_id, time=time, subject=subject,
+                 dataschema=dataschema, key=key.decode(errors="replace") if key is not None else None)

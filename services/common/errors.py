@@ -39,6 +39,14 @@ class PublishFailed(DependencyUnavailable):
     """
 
 
+class RecordRejected(HeatdeskError):
+    """The broker refused a record for what it is (too large, invalid), not for being down.
+
+    Retrying the same record cannot help. A consumer dead-letters the input that produced it;
+    ingest answers 413. Raise the broker's `message.max.bytes` or shrink the payload.
+    """
+
+
 class InvalidInput(HeatdeskError):
     """Input from outside (an HTTP body, a CLI argument) failed validation.
 

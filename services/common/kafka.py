@@ -14,15 +14,35 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaConnectionError,
+                             KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError,
+                             TopicAlreadyExistsError)
 from aiokafka.helpers import create_ssl_context
 
 from services.common.config import ServiceSettings
 from services.common.envelope import Event
-from services.common.errors import DependencyUnavailable, PublishFailed
+from services.common.errors import DependencyUnavailable, PublishFailed, RecordRejected
 from services.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
+
+#: Broker answers about the record itself: retrying the same record cannot succeed.
+RECORD_ERRORS: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException,
+    InvalidMessageError, InvalidTimestampError,
+)
+
+
+def _publish_error(exc: KafkaError) -> Exception:
+    """Sort a broker error: the record is bad (RecordRejected) or the broker is not there (PublishFailed).
+
+    Anything not known to be about the record counts as the broker being unavailable: a
+    wrongly retried record stalls a partition visibly (not-ready, retry metric), while a
+    wrongly dead-lettered one would be lost quietly.
+    """
+    if isinstance(exc, RECORD_ERRORS):
+        return RecordRejected(f"broker rejected the record: {exc!r}")
+    return PublishFailed(f"broker did not acknowledge: {exc!r}")
 
 
 def _client_options(settings: ServiceSettings, service: str) -> dict[str, Any]:
@@ -93,7 +113,7 @@ class Publisher:
             if futures:
                 await asyncio.gather(*futures)
         except KafkaError as exc:
-            raise PublishFailed(f"broker did not acknowledge: {exc!r}") from exc
+            raise _publish_error(exc) from exc
 
     async def publish_rows(self, rows: Iterable[tuple[str, str | None, list[tuple[str, bytes]], bytes]]) -> None:
         """Publish pre-encoded (topic, key, headers, value) rows, e.g. from the outbox."""
@@ -103,14 +123,14 @@ class Publisher:
             if futures:
                 await asyncio.gather(*futures)
         except KafkaError as exc:
-            raise PublishFailed(f"broker did not acknowledge: {exc!r}") from exc
+            raise _publish_error(exc) from exc
 
     async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None,
                           headers: list[tuple[str, bytes]]) -> None:
         try:
             await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
         except KafkaError as exc:
-            raise PublishFailed(f"broker did not acknowledge: {exc!r}") from exc
+            raise _publish_error(exc) from exc
 
 
 async def ensure_topics(settings: ServiceSettings, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:

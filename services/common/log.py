@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
+        self.converter = time.gmtime  # type: ignore[assignment]  # the "Z" in ts means UTC
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -34,10 +36,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure(service: str, level: str = "INFO") -> None:
     """Route every logger (ours, aiokafka's, aiohttp's) through the JSON formatter."""
-    import time
-
     formatter = JsonFormatter(service)
-    formatter.converter = time.gmtime  # type: ignore[assignment]
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()

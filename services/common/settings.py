@@ -102,6 +102,8 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
     for field in dataclasses.fields(cls):
         default = field.default if field.default is not dataclasses.MISSING else (
             field.default_factory() if field.default_factory is not dataclasses.MISSING else "")  # type: ignore[misc]
+        if isinstance(default, tuple):
+            default = ",".join(default)
         if isinstance(default, dict):
             default = ",".join(f"{k}={v:g}" for k, v in default.items())
         rows.append((env_name(field.name), str(default), field.metadata.get("doc", "")))

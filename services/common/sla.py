@@ -8,6 +8,7 @@ yields the same deadline as live traffic did.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -23,9 +24,9 @@ def validate_targets(targets: Mapping[str, float]) -> dict[str, float]:
     if unknown:
         raise ConfigError(f"SLA targets name unknown priorities {sorted(unknown)}; use {PRIORITIES}")
     merged = {**DEFAULT_FIRST_RESPONSE_TARGETS, **targets}
-    bad = {k: v for k, v in merged.items() if v <= 0}
+    bad = {k: v for k, v in merged.items() if not (math.isfinite(v) and v > 0)}
     if bad:
-        raise ConfigError(f"SLA targets must be positive seconds: {bad}")
+        raise ConfigError(f"SLA targets must be positive, finite seconds: {bad}")
     return merged
 
 

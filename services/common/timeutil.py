@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -14,10 +17,12 @@ def parse_rfc3339(value: str) -> datetime:
     if not isinstance(value, str):
         raise ValueError("expected an RFC 3339 string")
     text = value.strip()
+    if not _RFC3339.match(text):
+        raise ValueError("expected an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None or "T" not in text.upper():
+    if parsed.tzinfo is None:
         raise ValueError("expected an RFC 3339 timestamp with a time zone offset, e.g. 2026-01-31T12:00:00Z")
     return parsed.astimezone(timezone.utc)
 

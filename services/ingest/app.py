@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from services.common import settings as settings_loader
 from services.common.channels import CHANNELS, conversation_key
 from services.common.envelope import Event
-from services.common.errors import InvalidInput, PublishFailed
+from services.common.errors import InvalidInput, PublishFailed, RecordRejected
 from services.common.http import ServiceHttp
 from services.common.kafka import Publisher, make_producer, start_with_retry
 from services.common.metrics import Metrics
@@ -113,6 +113,9 @@ class IngestService(Service):
         try:
             assert self.publisher is not None
             await asyncio.wait_for(self.publisher.publish(MENTIONS_RAW, event), self.settings.ingest_publish_timeout_s)
+        except RecordRejected as exc:
+            return self._reject(channel, "too_large", problem(
+                413, "payload-too-large", "The broker refused the mention", str(exc)))
         except (PublishFailed, asyncio.TimeoutError) as exc:
             log.warning("publish failed; answering 503", extra={"error": repr(exc)})
             retry = str(self.settings.ingest_retry_after_s)

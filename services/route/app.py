@@ -28,7 +28,7 @@ from services.common.outbox import OutboxRelay, enqueue
 from services.common.runtime import Service
 from services.common.sla import validate_targets
 from services.common.timeutil import parse_rfc3339, utcnow
-from services.common.topics import MENTIONS_CLASSIFIED, EventType
+from services.common.topics import DEPARTMENTS, MENTIONS_CLASSIFIED, EventType
 from services.route.cases import RouteResult, open_cases_by_department, route_mention
 from services.route.settings import RouteSettings
 
@@ -50,7 +50,9 @@ def _check(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         parse_rfc3339(mention["received_at"])
         if classification["priority"]["bucket"] not in ("critical", "high", "normal", "low"):
             raise PoisonRecord("schema_violation", "unknown priority bucket")
-        classification["department"], int(classification["priority"]["score"])
+        int(classification["priority"]["score"])
+        if classification["department"] not in DEPARTMENTS:
+            raise PoisonRecord("unknown_department", str(classification["department"])[:100])
     except (KeyError, TypeError, ValueError) as exc:
         raise PoisonRecord("schema_violation", f"{type(exc).__name__}: {exc}") from exc
     return mention, classification

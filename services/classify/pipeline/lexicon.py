@@ -8,7 +8,7 @@ per brand (products, competitors) through configuration.
 from __future__ import annotations
 
 NEGATIVE = (
-    "angry", "annoyed", "awful", "bad", "broken", "cancelled", "canceled", "charged twice", "crap", "delayed",
+    "angry", "annoyed", "charged me twice", "charged us twice", "crashing", "keeps crashing", "awful", "bad", "broken", "cancelled", "canceled", "charged twice", "crap", "delayed",
     "disappointed", "disappointing", "disgusting", "doesn't work", "does not work", "fail", "failed", "furious",
     "hate", "horrible", "joke", "lost", "never again", "not working", "overcharged", "pathetic", "problem",
     "ridiculous", "rude", "scam", "still waiting", "stuck", "terrible", "unacceptable", "useless", "worst",
@@ -25,7 +25,7 @@ DEPARTMENTS: dict[str, tuple[str, ...]] = {
         "refund", "refunded", "paid", "pay", "subscription", "renewal", "receipt", "credit card", "discount", "coupon",
     ),
     "product": (
-        "app", "broken", "bug", "crash", "crashes", "crashed", "defect", "defective", "doesn't work",
+        "app", "broken", "bug", "crash", "crashes", "crashed", "crashing", "defect", "defective", "doesn't work",
         "does not work", "error", "feature", "glitch", "not working", "outage", "quality", "slow", "update",
         "down", "battery", "screen", "wifi", "signal", "faulty",
     ),

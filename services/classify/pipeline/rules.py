@@ -52,7 +52,7 @@ class CueMatcher:
         ])
         self.entities.add("ORDER_ID", [
             [{"LOWER": {"IN": ["order", "booking", "ticket", "case", "reservation", "confirmation"]}},
-             {"ORTH": {"IN": ["#", "no", "no.", "number", ":"]}, "OP": "*"},
+             {"LOWER": {"IN": ["#", "no", "no.", ".", "number", "nr", ":"]}, "OP": "*"},
              {"TEXT": {"REGEX": r"^#?[A-Za-z0-9][A-Za-z0-9-]{3,}$"}, "LIKE_NUM": False, "OP": "?"},
              {"TEXT": {"REGEX": r"^#?[A-Za-z0-9-]*\d[A-Za-z0-9-]*$"}}],
         ])
@@ -60,7 +60,14 @@ class CueMatcher:
     def __call__(self, doc: Doc) -> Doc:
         cues: dict[str, list[str]] = defaultdict(list)
         for match_id, start, end in self.matcher(doc):
-            cues[doc.vocab.strings[match_id]].append(doc[start:end].text.lower())
+            label = doc.vocab.strings[match_id]
+            text = doc[start:end].text.lower()
+            if label.startswith("sentiment:") and _negated(doc, start):
+                # "not happy" is negative, "never disappointed" is not a complaint.
+                label = "sentiment:negative" if label == "sentiment:positive" else "sentiment:negated"
+                text = f"{doc[start - 1].lower_ if start else ''} {text}".strip()
+            cues[label].append(text)
+        cues.pop("sentiment:negated", None)
         doc._.cues = dict(cues)
         entities = []
         for match_id, start, end in self.entities(doc):
@@ -70,6 +77,20 @@ class CueMatcher:
             entities.append({"label": label.lower(), "text": span.text, "value": value})
         doc._.entities = _dedupe(entities)
         return doc
+
+
+_NEGATORS = frozenset({"not", "n't", "never", "no", "hardly", "nt"})
+
+
+def _negated(doc: Doc, start: int, window: int = 3) -> bool:
+    """A negator within `window` tokens before the cue, inside the same clause."""
+    for i in range(start - 1, max(-1, start - 1 - window), -1):
+        token = doc[i]
+        if token.is_punct:
+            return False
+        if token.lower_ in _NEGATORS:
+            return True
+    return False
 
 
 def _dedupe(entities: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -133,8 +154,8 @@ def decide(doc: Doc, author: dict[str, Any], repost_count: int = 0) -> dict[str,
     dept_hits = {d: len(cues.get(f"department:{d}", [])) for d in lexicon.DEPARTMENTS}
     followers = int(author.get("followers") or 0)
     verified = bool(author.get("verified"))
-    if "escalation_threat" in flags or "safety_issue" in flags:
-        dept_hits["pr"] += 1
+    if any(f in flags for f in ("escalation_threat", "legal_threat", "safety_issue")):
+        dept_hits["pr"] += 1  # threats must reach PR (or legal) at once (DESIGN.md)
     total = sum(dept_hits.values())
     if total == 0:
         scores = {d: (1.0 if d == "support" else 0.0) for d in dept_hits}

@@ -1,0 +1,107 @@
+"""Fixtures: a real broker and a real PostgreSQL database per test (fixture factories).
+
+Each integration test gets its own Tansu broker (it starts in milliseconds, and memory
+storage means no test sees another's records) and its own database, created from the
+migrations and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.common.db import migrate, split_database
+from services.common.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, server_answers
+
+#: Timeouts small enough for fast group joins on Tansu (join takes ~half the session timeout).
+FAST_KAFKA_ENV = {
+    "HEATDESK_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "HEATDESK_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+}
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a PostgreSQL server: DATABASE_URL's (or 127.0.0.1:5432), else an embedded one."""
+    dsn = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if asyncio.run(server_answers(dsn)):
+        yield dsn
+        return
+    pg = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    try:
+        yield pg.start("postgres")
+    finally:
+        pg.stop()
+
+
+def _with_database(dsn: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+async def database(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, migrated database; its DSN. Dropped after the test."""
+    admin_dsn, _ = split_database(pg_server)
+    name = f"heatdesk_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    dsn = _with_database(pg_server, name)
+    await migrate(dsn)
+    try:
+        yield dsn
+    finally:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def service_env(broker: EmbeddedBroker, topics: list[str], database: str) -> dict[str, str]:
+    """Environment for a service under test: this test's broker and database, fast timeouts."""
+    return {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database,
+            "HEATDESK_HTTP_HOST": "127.0.0.1", **FAST_KAFKA_ENV}
+
+
+@pytest.fixture
+async def topics(broker: EmbeddedBroker) -> list[str]:
+    """Create every Heatdesk topic on this test's broker."""
+    from services.common import settings as loader
+    from services.common.config import ServiceSettings
+    from services.common.kafka import ensure_topics
+    from services.common.topics import all_topics
+
+    settings = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap})
+    await ensure_topics(settings, all_topics())
+    return [t.name for t in all_topics()]
