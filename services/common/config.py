@@ -35,6 +35,7 @@ class ServiceSettings:
     kafka_sasl_username: str = setting("", "SASL user name")
     kafka_sasl_password: str = setting("", "SASL password (mount it from a Secret)")
     kafka_idempotence: bool = setting(False, "Idempotent producer; turn on for production Kafka (the embedded dev broker lacks it)")
+    kafka_request_timeout_ms: int = setting(15000, "How long a producer keeps retrying a record before it fails")
     kafka_session_timeout_ms: int = setting(10000, "Consumer group session timeout")
     kafka_heartbeat_interval_ms: int = setting(1000, "Consumer heartbeat interval")
     kafka_static_membership: bool = setting(False, "Use group_instance_id (pod name) for static membership on Kubernetes")

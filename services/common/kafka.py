@@ -68,7 +68,7 @@ def make_producer(settings: ServiceSettings, service: str, **overrides: Any) -> 
         enable_idempotence=settings.kafka_idempotence,
         linger_ms=5,
         max_batch_size=256 * 1024,
-        request_timeout_ms=15000,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         retry_backoff_ms=200,
     )
     options.update(overrides)

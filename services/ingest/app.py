@@ -3,6 +3,9 @@
 A 202 means the broker acknowledged the record (acks=all): what ingest answered for is
 durable. If the broker cannot acknowledge in time, or too many publishes are already in
 flight, the caller gets 503 with Retry-After and retries; nothing is dropped silently.
+A record answered 503 may still reach the broker later (the producer keeps retrying for
+`HEATDESK_KAFKA_REQUEST_TIMEOUT_MS`); the caller's retry then carries the same mention id
+and route's unique mention id makes the pair one mention.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ async def test_bad_input_gets_problem_json_and_nothing_is_published(service_env,
 
 
 async def test_broker_down_answers_503_with_retry_after(service_env, broker):
-    svc = _service(service_env, HEATDESK_INGEST_PUBLISH_TIMEOUT_S="1.5")
+    svc = _service(service_env, HEATDESK_INGEST_PUBLISH_TIMEOUT_S="1.5", HEATDESK_KAFKA_REQUEST_TIMEOUT_MS="2000")
     async with Running(svc), aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{svc.settings.ingest_port}"
         async with http.get(f"{base}/readyz") as resp:
