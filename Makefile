@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-e2e install clean migrate topics
+.PHONY: lint run test test-unit test-integration test-e2e install clean migrate topics
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ run: $(STAMP)
 
 ## test: the whole suite (unit, integration against the real broker and PostgreSQL, end to end)
 test: $(STAMP)
+	$(BIN)/ruff check services tests
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check services tests
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -70,7 +70,7 @@ def run_dev(state_dir: Path) -> int:
         _say(f"PostgreSQL at {redact(dsn)}; migrations applied now: {', '.join(applied) or 'none (up to date)'}")
         created = asyncio.run(ensure_topics(settings, all_topics()))
         _say(f"topics ready ({len(all_topics())}; created now: {len(created)})")
-        for name, port_var, default_port in SERVICES:
+        for name, _, _ in SERVICES:
             proc = subprocess.Popen([sys.executable, "-m", "services.cli", name], env=env)
             children.append((name, proc))
         host = "127.0.0.1"

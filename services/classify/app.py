@@ -7,24 +7,18 @@ input, same model, same output) and never skips.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.classify.pipeline.rules import Classifier
 from services.classify.settings import ClassifySettings
 from services.common import settings as settings_loader
-from services.common.consumer_loop import ConsumeLoop, Incoming
+from services.common.consumer_loop import Incoming
+from services.common.consumer_service import ConsumerService
 from services.common.envelope import Event
 from services.common.errors import PoisonRecord
-from services.common.http import ServiceHttp
-from services.common.kafka import Publisher, make_consumer, make_producer, start_with_retry
-from services.common.metrics import Metrics
-from services.common.runtime import Service
 from services.common.timeutil import parse_rfc3339, utcnow
 from services.common.topics import MENTIONS_CLASSIFIED, MENTIONS_RAW, EventType
 
@@ -41,41 +35,14 @@ def _check_mention(data: dict[str, Any]) -> None:
         raise PoisonRecord("schema_violation", "mention text must be a string and author an object")
 
 
-class ClassifyService(Service):
+class ClassifyService(ConsumerService):
     name = "classify"
+    topics = (MENTIONS_RAW,)
+    expected_types = frozenset({EventType.MENTION_RECEIVED})
 
     def __init__(self, settings: ClassifySettings) -> None:
-        self.settings = settings
-        self.grace_seconds = settings.shutdown_grace_seconds
-        self.metrics = Metrics(self.name)
-        self.http = ServiceHttp(self.metrics, settings.http_host, settings.classify_port)
+        super().__init__(settings, settings.classify_group_id, settings.classify_port)
         self.classifier = Classifier(batch_size=settings.classify_batch_size)
-        self.producer: AIOKafkaProducer | None = None
-        self.consumer: AIOKafkaConsumer | None = None
-        self.loop: ConsumeLoop | None = None
-
-    async def start(self) -> None:
-        await self.http.start()
-        self.producer = make_producer(self.settings, self.name)
-        await start_with_retry(self.producer.start, "kafka producer")
-        self.consumer = make_consumer(self.settings, self.name, self.settings.classify_group_id, [MENTIONS_RAW])
-        await start_with_retry(self.consumer.start, "kafka consumer")
-        self.publisher = Publisher(self.producer)
-        self.loop = ConsumeLoop(self.consumer, self.publisher, self.handle, metrics=self.metrics,
-                                group=self.settings.classify_group_id, stage="classify",
-                                expected_types=frozenset({EventType.MENTION_RECEIVED}))
-        self.http.add_check("consumer", self.loop.readiness)
-
-    def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        assert self.loop is not None
-        return [self.loop.run(stop)]
-
-    async def close(self) -> None:
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
-        await self.http.stop()
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         mentions = []
@@ -86,14 +53,15 @@ class ClassifyService(Service):
         results = self.classifier.classify(mentions)
         log.debug("classified batch", extra={"n": len(mentions), "seconds": time.perf_counter() - started})
         outgoing = []
-        for item, mention, classification in zip(batch, mentions, results):
+        for item, mention, classification in zip(batch, mentions, results, strict=True):
             data = {"mention": mention, "classification": classification}
             outgoing.append((MENTIONS_CLASSIFIED, Event(
                 type=EventType.MENTION_CLASSIFIED, source=SOURCE, data=data, key=item.event.key,
                 subject=mention["id"])))
+        assert self.publisher is not None
         await self.publisher.publish_many(outgoing)
         now = utcnow()
-        for mention, classification in zip(mentions, results):
+        for mention, classification in zip(mentions, results, strict=True):
             self.metrics.mentions_classified.labels(classification["department"], classification["intent"]).inc()
             self.metrics.pipeline_latency.labels("classify").observe(_since(mention["received_at"], now))
 

@@ -28,8 +28,8 @@ from services.common.envelope import Event, decode
 from services.common.errors import HeatdeskError, PoisonRecord, RecordRejected
 from services.common.kafka import RECORD_ERRORS, Publisher
 from services.common.metrics import Metrics
-from services.common.topics import DEADLETTER, EventType
 from services.common.timeutil import format_rfc3339, utcnow
+from services.common.topics import DEADLETTER, EventType
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class ConsumeLoop:
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
                     return False
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 delay = min(delay * 2, self.max_backoff_s)
 

@@ -8,12 +8,12 @@ with only Python can run the whole system.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 from services.common.errors import ConfigError, DependencyUnavailable
@@ -94,7 +94,7 @@ async def server_answers(dsn: str, timeout: float = 3.0) -> bool:
     admin_dsn, _ = split_database(dsn)
     try:
         conn = await asyncpg.connect(admin_dsn, timeout=timeout)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
     await conn.close()
     return True
@@ -114,7 +114,9 @@ class EmbeddedPostgres:
             raise ConfigError("no PostgreSQL answers at DATABASE_URL and `pgserver` is not installed "
                               "(the `dev` extra); start PostgreSQL or install it") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless here
+            warnings.simplefilter("ignore")
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         uri: str = self._server.get_uri(database)
         return uri
 

@@ -14,9 +14,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import (CorruptRecordException, InvalidMessageError, InvalidTimestampError, KafkaConnectionError,
-                             KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError,
-                             TopicAlreadyExistsError)
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidMessageError,
+    InvalidTimestampError,
+    KafkaConnectionError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAlreadyExistsError,
+)
 from aiokafka.helpers import create_ssl_context
 
 from services.common.config import ServiceSettings
@@ -138,7 +146,7 @@ async def ensure_topics(settings: ServiceSettings, specs: Iterable[TopicSpec], t
     admin = AIOKafkaAdminClient(**_client_options(settings, "admin"), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         raise DependencyUnavailable(f"Kafka at {settings.kafka_bootstrap_servers} did not answer: {exc!r}") from exc
     try:
         existing = set(await admin.list_topics())

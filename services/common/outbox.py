@@ -103,5 +103,5 @@ class OutboxRelay:
                 log.warning("outbox sweep failed", extra={"error": repr(exc)})
             try:
                 await asyncio.wait_for(stop.wait(), interval_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass

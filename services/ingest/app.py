@@ -119,7 +119,7 @@ class IngestService(Service):
         except RecordRejected as exc:
             return self._reject(channel, "too_large", problem(
                 413, "payload-too-large", "The broker refused the mention", str(exc)))
-        except (PublishFailed, asyncio.TimeoutError) as exc:
+        except (TimeoutError, PublishFailed) as exc:
             log.warning("publish failed; answering 503", extra={"error": repr(exc)})
             retry = str(self.settings.ingest_retry_after_s)
             return self._reject(channel, "broker_unavailable", problem(

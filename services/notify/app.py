@@ -14,20 +14,12 @@ import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from services.common import settings as settings_loader
 from services.common.clock import Clock, WallClock
-from services.common.consumer_loop import ConsumeLoop, Incoming
-from services.common.db import create_pool
-from services.common.dbservice import database_check
+from services.common.consumer_loop import Incoming
+from services.common.consumer_service import ConsumerService, every
 from services.common.errors import PoisonRecord
-from services.common.http import ServiceHttp
-from services.common.kafka import Publisher, make_consumer, make_producer, start_with_retry
-from services.common.metrics import Metrics
-from services.common.outbox import OutboxRelay, enqueue
-from services.common.runtime import Service
+from services.common.outbox import enqueue
 from services.common.topics import CASE_EVENTS, EventType
 from services.notify.delivery import Sender, deliver_due
 from services.notify.senders.webhook import WebhookSender
@@ -35,60 +27,32 @@ from services.notify.settings import NotifySettings
 from services.notify.timers import arm_first_response, fire_due
 
 log = logging.getLogger(__name__)
-PRODUCER = "notify"
 CASE_EVENT_TYPES = frozenset({EventType.CASE_OPENED, EventType.CASE_MENTION_ADDED, EventType.CASE_RESPONDED})
 
 
-class NotifyService(Service):
+class NotifyService(ConsumerService):
     name = "notify"
+    topics = (CASE_EVENTS,)
+    expected_types = CASE_EVENT_TYPES
+    uses_database = True
 
     def __init__(self, settings: NotifySettings, clock: Clock | None = None) -> None:
-        self.settings = settings
-        self.grace_seconds = settings.shutdown_grace_seconds
+        super().__init__(settings, settings.notify_group_id, settings.notify_port)
+        self.settings: NotifySettings = settings
         self.clock = clock or WallClock()
-        self.metrics = Metrics(self.name)
-        self.http = ServiceHttp(self.metrics, settings.http_host, settings.notify_port)
         self.senders: dict[str, Sender] = {}
         if settings.notify_webhook_url:
             self.senders["webhook"] = WebhookSender(settings.notify_webhook_url, settings.notify_webhook_timeout_s)
-        self.pool: asyncpg.Pool | None = None
-        self.producer: AIOKafkaProducer | None = None
-        self.consumer: AIOKafkaConsumer | None = None
-        self.loop: ConsumeLoop | None = None
-        self.relay: OutboxRelay | None = None
 
-    async def start(self) -> None:
-        await self.http.start()
-        self.http.add_check("database", database_check(lambda: self.pool))
-        self.pool = await create_pool(self.settings.database_url, self.settings.db_pool_min, self.settings.db_pool_max)
-        self.producer = make_producer(self.settings, self.name)
-        await start_with_retry(self.producer.start, "kafka producer")
-        publisher = Publisher(self.producer)
-        self.relay = OutboxRelay(self.pool, publisher, PRODUCER, self.metrics)
-        await self.relay.flush()
-        self.consumer = make_consumer(self.settings, self.name, self.settings.notify_group_id, [CASE_EVENTS])
-        await start_with_retry(self.consumer.start, "kafka consumer")
-        self.loop = ConsumeLoop(self.consumer, publisher, self.handle, metrics=self.metrics,
-                                group=self.settings.notify_group_id, stage="notify", expected_types=CASE_EVENT_TYPES)
-        self.http.add_check("consumer", self.loop.readiness)
+    def extra_tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        interval = self.settings.notify_scan_interval_s
+        return [every(stop, interval, self.scan_once, log), every(stop, interval, self.deliver_once, log)]
 
-    def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        assert self.loop is not None and self.relay is not None
-        return [self.loop.run(stop), self.relay.run(stop), self._every(stop, self.scan_once),
-                self._every(stop, self.deliver_once)]
-
-    async def close(self) -> None:
+    async def extra_close(self) -> None:
         for sender in self.senders.values():
             close = getattr(sender, "close", None)
             if close is not None:
                 await close()
-        if self.consumer is not None:
-            await self.consumer.stop()
-        if self.producer is not None:
-            await self.producer.stop()
-        if self.pool is not None:
-            await self.pool.close()
-        await self.http.stop()
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         assert self.pool is not None
@@ -116,7 +80,7 @@ class NotifyService(Service):
             now = self.clock.now()
             async with self.pool.acquire() as conn, conn.transaction():
                 fired, events = await fire_due(conn, now, self.settings.notify_scan_batch, list(self.senders))
-                await enqueue(conn, PRODUCER, events)
+                await enqueue(conn, self.name, events)
             for timer in fired:
                 self.metrics.sla_breaches.labels(timer.department, timer.kind).inc()
                 log.info("sla breached", extra={"case_id": timer.case_id, "timer": timer.kind,
@@ -133,17 +97,6 @@ class NotifyService(Service):
             return 0
         return await deliver_due(self.pool, self.senders, self.metrics, lease_s=self.settings.notify_lease_s,
                                  max_attempts=self.settings.notify_max_attempts)
-
-    async def _every(self, stop: asyncio.Event, action: Any) -> None:
-        while not stop.is_set():
-            try:
-                await action()
-            except Exception as exc:  # noqa: BLE001 - logged, retried next tick
-                log.warning("periodic task failed", extra={"task": action.__name__, "error": repr(exc)})
-            try:
-                await asyncio.wait_for(stop.wait(), self.settings.notify_scan_interval_s)
-            except asyncio.TimeoutError:
-                pass
 
 
 def main() -> int:

@@ -84,7 +84,7 @@ async def fire_due(conn: asyncpg.Connection, now: datetime, limit: int, targets:
                VALUES ($1, $2, 'breach', $3, $4::jsonb)
                ON CONFLICT (case_id, timer_kind, threshold, target) DO NOTHING""",
             [(t.case_id, t.kind, target, orjson.dumps(e.data).decode())
-             for t, (_, e) in zip(fired, events) for target in targets])
+             for t, (_, e) in zip(fired, events, strict=True) for target in targets])
     return fired, events
 
 

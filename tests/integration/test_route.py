@@ -17,8 +17,7 @@ from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, EventType, 
 from services.ingest.generic import parse_generic_mention
 from services.route.app import RouteService
 from services.route.settings import RouteSettings
-from tests.support import (Running, count_at_least, events, mention_body, produce_events, read_topic, validate_event,
-                           wait_for)
+from tests.support import Running, count_at_least, events, mention_body, produce_events, read_topic, validate_event, wait_for
 
 pytestmark = pytest.mark.integration
 _classifier = Classifier()

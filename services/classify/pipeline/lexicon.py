@@ -8,11 +8,13 @@ per brand (products, competitors) through configuration.
 from __future__ import annotations
 
 NEGATIVE = (
-    "angry", "annoyed", "charged me twice", "charged us twice", "crashing", "keeps crashing", "awful", "bad", "broken", "cancelled", "canceled", "charged twice", "crap", "delayed",
+    "angry", "annoyed", "charged me twice", "charged us twice", "crashing", "keeps crashing", "awful", "bad",
+    "broken", "cancelled", "canceled", "charged twice", "crap", "delayed",
     "disappointed", "disappointing", "disgusting", "doesn't work", "does not work", "fail", "failed", "furious",
     "hate", "horrible", "joke", "lost", "never again", "not working", "overcharged", "pathetic", "problem",
     "ridiculous", "rude", "scam", "still waiting", "stuck", "terrible", "unacceptable", "useless", "worst",
-    "wrong", "waste", "sucks", "never arrived", "never received", "still no", "fed up", "no one", "nobody", "ignored", "can't", "cannot", "won't",
+    "wrong", "waste", "sucks", "never arrived", "never received", "still no", "fed up", "no one", "nobody",
+    "ignored", "can't", "cannot", "won't",
 )
 POSITIVE = (
     "amazing", "appreciate", "awesome", "best", "excellent", "fantastic", "glad", "great", "happy", "helpful",

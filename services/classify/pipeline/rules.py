@@ -30,7 +30,7 @@ _ORDER_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,}$", re.IGNORECASE)
 
 
 @Language.factory("heatdesk_cues")
-def make_cue_matcher(nlp: Language, name: str) -> "CueMatcher":
+def make_cue_matcher(nlp: Language, name: str) -> CueMatcher:
     return CueMatcher(nlp)
 
 
@@ -198,4 +198,4 @@ class Classifier:
     def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         docs = self.nlp.pipe((m["text"] for m in mentions), batch_size=self.batch_size)
         return [decide(doc, m.get("author") or {}, int((m.get("metrics") or {}).get("reposts", 0)))
-                for doc, m in zip(docs, mentions)]
+                for doc, m in zip(docs, mentions, strict=True)]

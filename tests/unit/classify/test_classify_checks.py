@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,7 +37,7 @@ def test_wrong_types_are_poison(field, value):
 
 
 def test_since():
-    now = datetime(2026, 1, 31, 12, 0, 2, 500_000, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 31, 12, 0, 2, 500_000, tzinfo=UTC)
     assert _since("2026-01-31T12:00:00Z", now) == 2.5
     assert _since("2026-01-31T12:00:10Z", now) == 0.0  # clock skew never gives a negative latency
     assert _since("garbage", now) == 0.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 
 import pytest
@@ -11,8 +10,7 @@ from aiokafka.structs import ConsumerRecord
 
 from services.common.consumer_loop import _as_poison, deadletter_headers, is_retriable
 from services.common.envelope import header_map
-from services.common.errors import (ConfigError, DependencyUnavailable, HeatdeskError, InvalidInput, PoisonRecord,
-                                    PublishFailed)
+from services.common.errors import ConfigError, DependencyUnavailable, HeatdeskError, InvalidInput, PoisonRecord, PublishFailed
 from services.common.timeutil import parse_rfc3339
 from services.common.topics import EventType
 
@@ -43,7 +41,7 @@ def test_consumer_record_fields_used_here_exist():
     (KafkaTimeoutError(), True),
     (OSError("connection reset"), True),
     (ConnectionRefusedError(), True),
-    (asyncio.TimeoutError(), True),
+    (TimeoutError(), True),
     (ValueError("bad"), False),
     (KeyError("field"), False),
     (RuntimeError("boom"), False),

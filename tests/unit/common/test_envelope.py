@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import orjson
 import pytest
@@ -17,7 +17,7 @@ TYPE = "com.example.unit.tested.v1"  # a type without a published schema
 def make_event(**overrides) -> Event:
     fields = dict(type=TYPE, source="heatdesk/test", data={"a": 1, "text": "héllo", "nested": {"n": [1, 2]}},
                   key="x:cust-1", id="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-                  time=datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=timezone.utc))
+                  time=datetime(2026, 1, 31, 12, 0, 0, 123456, tzinfo=UTC))
     fields.update(overrides)
     return Event(**fields)
 

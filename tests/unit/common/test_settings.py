@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 import pytest
 
@@ -22,7 +21,7 @@ class Sample:
     hosts: tuple[str, ...] = ()
     weights: dict[str, float] = dataclasses.field(default_factory=dict)
     limit: int | None = None
-    label: Optional[str] = None
+    label: str | None = None
     kafka_bootstrap_servers: str = "k:9092"
     database_url: str = "postgresql://db/heatdesk"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,7 +43,7 @@ def test_nan_target_rejected():
 
 
 def test_first_response_due_adds_the_target():
-    created = datetime(2026, 1, 31, 12, tzinfo=timezone.utc)
+    created = datetime(2026, 1, 31, 12, tzinfo=UTC)
     targets = validate_targets({"critical": 900.0})
     assert first_response_due(created, "critical", targets) == created + timedelta(minutes=15)
     assert first_response_due(created, "low", targets) == created + timedelta(days=1)
@@ -53,4 +53,4 @@ def test_first_response_due_adds_the_target():
 
 def test_first_response_due_unknown_priority():
     with pytest.raises(KeyError):
-        first_response_due(datetime(2026, 1, 1, tzinfo=timezone.utc), "urgent", DEFAULT_FIRST_RESPONSE_TARGETS)
+        first_response_due(datetime(2026, 1, 1, tzinfo=UTC), "urgent", DEFAULT_FIRST_RESPONSE_TARGETS)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from services.common.timeutil import format_rfc3339, parse_rfc3339, utcnow
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from services.common.errors import InvalidInput
 from services.common.ids import mention_id
 from services.ingest.generic import MAX_ID_CHARS, MAX_TEXT_CHARS, parse_generic_mention
 
-RECEIVED = datetime(2026, 1, 31, 12, 0, 5, tzinfo=timezone.utc)
+RECEIVED = datetime(2026, 1, 31, 12, 0, 5, tzinfo=UTC)
 
 
 def body(**overrides):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,12 +57,12 @@ def test_backoff_never_decreases():
 
 def _timer() -> FiredTimer:
     return FiredTimer(case_id="case-1", kind="first_response", department="billing", priority="critical",
-                      channel="x", due_at=datetime(2026, 1, 31, 12, 15, tzinfo=timezone.utc),
-                      started_at=datetime(2026, 1, 31, 12, 0, tzinfo=timezone.utc))
+                      channel="x", due_at=datetime(2026, 1, 31, 12, 15, tzinfo=UTC),
+                      started_at=datetime(2026, 1, 31, 12, 0, tzinfo=UTC))
 
 
 def test_breach_event():
-    fired = datetime(2026, 1, 31, 12, 16, 30, 500_000, tzinfo=timezone.utc)
+    fired = datetime(2026, 1, 31, 12, 16, 30, 500_000, tzinfo=UTC)
     ev = breach_event(_timer(), fired)
     assert ev.type == EventType.SLA_BREACHED
     assert ev.source == SOURCE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -81,9 +81,9 @@ def test_priority_rank_order():
 def test_case_snapshot():
     row = {"id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "open", "department": "billing",
            "priority": "high", "priority_score": 62, "channel": "x", "sla_policy": "default",
-           "opened_at": datetime(2026, 1, 31, 12, tzinfo=timezone.utc),
-           "last_mention_at": datetime(2026, 1, 31, 12, 30, tzinfo=timezone.utc),
-           "first_response_due_at": datetime(2026, 1, 31, 13, tzinfo=timezone.utc),
+           "opened_at": datetime(2026, 1, 31, 12, tzinfo=UTC),
+           "last_mention_at": datetime(2026, 1, 31, 12, 30, tzinfo=UTC),
+           "first_response_due_at": datetime(2026, 1, 31, 13, tzinfo=UTC),
            "first_response_at": None, "mention_count": 2}
     snap = case_snapshot(row, {"id": 42, "handle": "jane", "followers": None, "verified": 1})
     assert snap["id"] == "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
