@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -69,6 +70,22 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    import orjson
+
+    from services.ingest.replay import replay
+
+    if not args.file.is_file():
+        print(f"heatdesk replay: no such file: {args.file}", file=sys.stderr)
+        return 2
+    summary = asyncio.run(replay(args.file, target=args.target, layout=args.layout, speed=args.speed,
+                                 concurrency=args.concurrency, token=args.token, limit=args.limit,
+                                 progress=not args.no_progress))
+    print(orjson.dumps(summary.as_dict()).decode() if args.json else summary.render())
+    problems = summary.outcome["rejected"] + summary.outcome["failed"] + summary.outcome["invalid"]
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="heatdesk", description="Heatdesk social customer care services")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--create-database", action="store_true", help="create the database first if missing")
     sub.add_parser("topics", help="create the Kafka topics that are missing")
     sub.add_parser("config", help="print every setting with its default (Markdown table)")
+    r = sub.add_parser("replay", help="post a JSONL/CSV file of mentions and responses to ingest, original times kept")
+    r.add_argument("file", type=Path)
+    r.add_argument("--target", default=os.environ.get("HEATDESK_REPLAY_TARGET", "http://127.0.0.1:8080"),
+                   help="base URL of ingest (default http://127.0.0.1:8080)")
+    r.add_argument("--layout", default="auto", choices=("auto", "generic", "twcs", "airline", "banking77", "cfpb"))
+    r.add_argument("--speed", type=float, default=0.0,
+                   help="times faster than the data's own clock; 0 = as fast as ingest accepts (default)")
+    r.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    r.add_argument("--token", default=os.environ.get("HEATDESK_REPLAY_TOKEN"), help="ingest API token")
+    r.add_argument("--limit", type=int, help="only the first N lines (in time order)")
+    r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    r.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     d = sub.add_parser("dev", help="run broker, database and the four services locally")
     d.add_argument("--state-dir", type=Path, default=Path(".heatdesk"), help="logs and embedded database")
     return parser
@@ -95,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             return _topics(args)
         if args.command == "config":
             return _config(args)
+        if args.command == "replay":
+            return _replay(args)
         if args.command == "dev":
             from services.devstack import run_dev
 

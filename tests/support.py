@@ -88,6 +88,12 @@ def validate_event(event: Event) -> None:
     Draft202012Validator(schema, registry=_registry, format_checker=FormatChecker()).validate(event.data)
 
 
+def validate_payload(definition: str, data: Any) -> None:
+    """Validate against one `$defs` entry of the shared definitions (Mention, Response, …)."""
+    schema = {"$ref": f"https://heatdesk.dev/schemas/defs.v1.json#/$defs/{definition}"}
+    Draft202012Validator(schema, registry=_registry, format_checker=FormatChecker()).validate(data)
+
+
 def mention_body(external_id: str, text: str, *, channel: str = "x", author_id: str = "cust-1",
                  followers: int = 150, created_at: str | None = None, **extra: Any) -> dict[str, Any]:
     from services.common.timeutil import format_rfc3339, utcnow

@@ -8,6 +8,7 @@ so Kubernetes stops sending traffic or counting it as available without killing 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -40,13 +41,31 @@ async def problem_middleware(request: web.Request, handler: Callable[[web.Reques
         return problem(500, "internal", "Internal error", "The error was logged.")
 
 
+def timing_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Request latency by route template (bounded labels: never the raw path)."""
+
+    @web.middleware
+    async def middleware(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        resource = request.match_info.route.resource
+        endpoint = resource.canonical if resource is not None else "unmatched"
+        metrics.http_request_duration.labels(endpoint, request.method, str(response.status)).observe(
+            time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
 class ServiceHttp:
     def __init__(self, metrics: Metrics, host: str, port: int, client_max_size: int = 1024 ** 2) -> None:
         self.metrics = metrics
         self.host = host
         self.port = port
         self.checks: dict[str, ReadinessCheck] = {}
-        self.app = web.Application(middlewares=[problem_middleware], client_max_size=client_max_size)
+        self.app = web.Application(middlewares=[timing_middleware(metrics), problem_middleware],
+                                   client_max_size=client_max_size)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)

@@ -29,6 +29,13 @@ class Metrics:
         self.mentions_rejected = Counter(
             "heatdesk_mentions_rejected_total", "Mentions refused at ingest, by reason",
             ["channel", "reason"], registry=r)
+        self.responses_ingested = Counter(
+            "heatdesk_responses_ingested_total", "Brand replies and resolutions accepted", ["channel"], registry=r)
+        self.duplicates_skipped = Counter(
+            "heatdesk_ingest_duplicates_total", "Redelivered posts answered without publishing again", registry=r)
+        self.http_request_duration = Histogram(
+            "heatdesk_http_request_duration_seconds", "HTTP request latency by endpoint and status code",
+            ["endpoint", "method", "code"], buckets=PIPELINE_BUCKETS, registry=r)
         self.mentions_classified = Counter(
             "heatdesk_mentions_classified_total", "Mentions classified, by department and intent",
             ["department", "intent"], registry=r)

@@ -22,6 +22,7 @@ SCHEMA_FILES: dict[str, str] = {
     EventType.CASE_OPENED: "case.lifecycle.v1.json",
     EventType.CASE_MENTION_ADDED: "case.lifecycle.v1.json",
     EventType.SLA_BREACHED: "sla.alert.v1.json",
+    EventType.RESPONSE_RECORDED: "response.recorded.v1.json",
 }
 
 

@@ -77,6 +77,15 @@ def parse_mapping(raw: str) -> dict[str, float]:
     return result
 
 
+def _read_secret_file(name: str, path: str) -> str:
+    """`NAME_FILE=/path`: the value of NAME read from a mounted secret (trailing newline dropped)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from exc
+
+
 def load(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     """Build settings `cls` from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
@@ -85,6 +94,8 @@ def load(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = env_name(field.name)
         raw = env.get(name)
+        if raw is None and env.get(name + "_FILE"):
+            raw = _read_secret_file(name, env[name + "_FILE"])
         if raw is None and field.name in UNPREFIXED:
             raw = env.get(PREFIX + field.name.upper())
         if raw is None:

@@ -12,7 +12,7 @@ from services.common.embedded import free_port
 from services.common.envelope import Event, header_map
 from services.common.timeutil import utcnow
 from services.common.topics import DEADLETTER, MENTIONS_CLASSIFIED, MENTIONS_RAW, EventType
-from services.ingest.generic import parse_generic_mention
+from services.ingest.channels.generic import parse_generic_mention
 from tests.support import Running, count_at_least, events, mention_body, produce, produce_events, read_topic, validate_event
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from services.common.embedded import free_port
 from services.common.envelope import Event
 from services.common.timeutil import format_rfc3339, parse_rfc3339, utcnow
 from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, EventType, department_topic
-from services.ingest.generic import parse_generic_mention
+from services.ingest.channels.generic import parse_generic_mention
 from services.route.app import RouteService
 from services.route.settings import RouteSettings
 from tests.support import Running, count_at_least, events, mention_body, produce_events, read_topic, validate_event, wait_for

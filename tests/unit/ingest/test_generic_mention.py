@@ -1,4 +1,4 @@
-"""services.ingest.generic: validation and normalisation of the generic JSON mention."""
+"""services.ingest.channels.generic: validation and normalisation of the generic JSON mention."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from services.common.errors import InvalidInput
 from services.common.ids import mention_id
-from services.ingest.generic import MAX_ID_CHARS, MAX_TEXT_CHARS, parse_generic_mention
+from services.ingest.channels.generic import parse_generic_mention
+from services.ingest.normalise import MAX_ID_CHARS, MAX_TEXT_CHARS
 
 RECEIVED = datetime(2026, 1, 31, 12, 0, 5, tzinfo=UTC)
 
@@ -42,7 +43,7 @@ def test_happy_path_canonical_shape():
     payload = body()
     m = parse_generic_mention(payload, RECEIVED)
     assert set(m) == {"id", "channel", "external_id", "conversation_id", "in_reply_to", "author", "text",
-                      "language", "created_at", "received_at", "url", "raw"}
+                      "language", "created_at", "received_at", "url", "kind", "raw"}
     assert m["id"] == mention_id("x", "1460323737035677698")
     assert m["channel"] == "x"
     assert m["external_id"] == "1460323737035677698"
