@@ -43,6 +43,8 @@ _SCRIPTS = (  # (unicodedata name prefix, language tag or script subtag)
 
 
 def _script_language(text: str) -> str | None:
+    if text.isascii():
+        return None  # Latin script: decided by the function words
     counts: dict[str, int] = {}
     letters = 0
     for ch in text:

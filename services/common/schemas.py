@@ -21,6 +21,10 @@ SCHEMA_FILES: dict[str, str] = {
     EventType.CASE_ROUTED: "case.routed.v1.json",
     EventType.CASE_OPENED: "case.lifecycle.v1.json",
     EventType.CASE_MENTION_ADDED: "case.lifecycle.v1.json",
+    EventType.CASE_ESCALATED: "case.lifecycle.v1.json",
+    EventType.CASE_RESPONDED: "case.lifecycle.v1.json",
+    EventType.CASE_RESOLVED: "case.lifecycle.v1.json",
+    EventType.CASE_REOPENED: "case.lifecycle.v1.json",
     EventType.SLA_BREACHED: "sla.alert.v1.json",
     EventType.RESPONSE_RECORDED: "response.recorded.v1.json",
 }

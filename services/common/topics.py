@@ -32,7 +32,10 @@ class EventType:
     CASE_ROUTED = "com.heatdesk.case.routed.v1"
     CASE_OPENED = "com.heatdesk.case.opened.v1"
     CASE_MENTION_ADDED = "com.heatdesk.case.mention_added.v1"
+    CASE_ESCALATED = "com.heatdesk.case.escalated.v1"
     CASE_RESPONDED = "com.heatdesk.case.responded.v1"
+    CASE_RESOLVED = "com.heatdesk.case.resolved.v1"
+    CASE_REOPENED = "com.heatdesk.case.reopened.v1"
     SLA_BREACHED = "com.heatdesk.sla.breached.v1"
     DEADLETTERED = "com.heatdesk.deadletter.v1"
 

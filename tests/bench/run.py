@@ -1,0 +1,62 @@
+"""`make bench`: run every benchmark section, print a table, write bench-results.json.
+
+Sections are independent modules with a `run() -> dict`; one that fails is reported as
+failed with its error and the others still run, so one broken piece never hides the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tests.bench.common import REPO, machine
+
+SECTIONS = ["ingest", "classify"]
+
+
+def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict) and "median" in value and "unit" in value:
+        return [(prefix, f"{value['median']} {value['unit']}  (min {value['min']}, max {value['max']}, "
+                         f"{value['runs']} runs)")]
+    if isinstance(value, dict):
+        rows = []
+        for key, inner in value.items():
+            rows += _rows(f"{prefix}.{key}" if prefix else key, inner)
+        return rows
+    return [(prefix, str(value))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--output", type=Path, default=REPO / "bench-results.json")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine()}
+    for name in args.only or SECTIONS:
+        started = time.monotonic()
+        print(f"== {name} ...", flush=True)
+        try:
+            module = importlib.import_module(f"tests.bench.bench_{name}")
+            results[name] = module.run()
+        except Exception as exc:  # noqa: BLE001 - report and go on with the other sections
+            results[name] = {"failed": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    width = 48
+    print(f"\nHeatdesk benchmarks, {results['machine']['date']}, {results['machine']['cpus']} CPUs, "
+          f"Python {results['machine']['python']}")
+    for name in args.only or SECTIONS:
+        for key, value in _rows(name, results[name]):
+            if not key.endswith(".trace"):
+                print(f"  {key:<{width}} {value}")
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
