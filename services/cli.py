@@ -44,10 +44,12 @@ def _topics(args: argparse.Namespace) -> int:
     from services.common.config import ServiceSettings
     from services.common.kafka import ensure_topics
     from services.common.topics import all_topics
+    from services.route.cli import departments_in_force
 
     settings = loader.load(ServiceSettings)
-    created = asyncio.run(ensure_topics(settings, all_topics()))
-    for spec in all_topics():
+    specs = all_topics(departments_in_force())
+    created = asyncio.run(ensure_topics(settings, specs))
+    for spec in specs:
         state = "created" if spec.name in created else "exists"
         print(f"{spec.name:<26} {state:<8} {spec.why}")
     return 0
@@ -108,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="only the first N lines (in time order)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    from services.route.cli import register as register_rules
+
+    register_rules(sub)
     d = sub.add_parser("dev", help="run broker, database and the four services locally")
     d.add_argument("--state-dir", type=Path, default=Path(".heatdesk"), help="logs and embedded database")
     return parser
@@ -126,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             return _config(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "rules":
+            from services.route.cli import run as run_rules
+
+            return run_rules(args)
         if args.command == "dev":
             from services.devstack import run_dev
 

@@ -68,8 +68,11 @@ def run_dev(state_dir: Path) -> int:
             _say("created the database")
         applied = asyncio.run(migrate(dsn))
         _say(f"PostgreSQL at {redact(dsn)}; migrations applied now: {', '.join(applied) or 'none (up to date)'}")
-        created = asyncio.run(ensure_topics(settings, all_topics()))
-        _say(f"topics ready ({len(all_topics())}; created now: {len(created)})")
+        from services.route.cli import departments_in_force
+
+        specs = all_topics(departments_in_force(env.get("HEATDESK_ROUTE_RULES_PATH", "")))
+        created = asyncio.run(ensure_topics(settings, specs))
+        _say(f"topics ready ({len(specs)}; created now: {len(created)})")
         for name, _, _ in SERVICES:
             proc = subprocess.Popen([sys.executable, "-m", "services.cli", name], env=env)
             children.append((name, proc))

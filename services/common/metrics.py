@@ -61,6 +61,10 @@ class Metrics:
             "heatdesk_sla_breaches_total", "SLA breaches fired", ["department", "kind"], registry=r)
         self.notifications_sent = Counter(
             "heatdesk_notifications_sent_total", "Notifications delivered", ["target", "outcome"], registry=r)
+        self.rules_reloads = Counter(
+            "heatdesk_rules_reloads_total", "Routing rules file changes, applied or refused", ["outcome"], registry=r)
+        self.responses_applied = Counter(
+            "heatdesk_responses_applied_total", "Responses by what route did with them", ["outcome"], registry=r)
         self.open_cases = Gauge(
             "heatdesk_open_cases", "Cases not yet resolved", ["department"], registry=r)
         self.consumer_lag = Gauge(

@@ -53,6 +53,9 @@ class Service(abc.ABC):
                 raise failed[0].exception()  # type: ignore[misc]
         finally:
             stop_waiter.cancel()
+            for task in running:  # cancelled from outside (a crash test, a second signal): no orphans
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             await self.close()
             log.info("service stopped", extra={"service_name": self.name})
 

@@ -15,8 +15,10 @@ CASE_EVENTS = "cases.events.v1"
 SLA_ALERTS = "sla.alerts.v1"
 DEADLETTER = "deadletter.v1"
 
-#: The shipped departments; each has its own case topic `cases.<department>.v1`.
+#: The classifier's departments. Routing rules may add more (the shipped rules add legal and
+#: sales); every department has its own case topic `cases.<department>.v1`.
 DEPARTMENTS = ("billing", "product", "pr", "support")
+RULE_DEPARTMENTS = ("legal", "sales")
 
 
 def department_topic(department: str) -> str:
@@ -51,8 +53,11 @@ _WEEK_MS = str(7 * 24 * 3600 * 1000)
 _MONTH_MS = str(30 * 24 * 3600 * 1000)
 
 
-def all_topics() -> list[TopicSpec]:
-    """Every topic Heatdesk reads or writes, with retention chosen per purpose."""
+def all_topics(departments: tuple[str, ...] = DEPARTMENTS + RULE_DEPARTMENTS) -> list[TopicSpec]:
+    """Every topic Heatdesk reads or writes, with retention chosen per purpose.
+
+    `departments` should be those of the routing rules in force (`heatdesk topics` reads them).
+    """
     specs = [
         TopicSpec(MENTIONS_RAW, {"retention.ms": _WEEK_MS}, "replayable input; keyed by conversation"),
         TopicSpec(MENTIONS_CLASSIFIED, {"retention.ms": _WEEK_MS}, "classified mentions; keyed by conversation"),
@@ -62,5 +67,5 @@ def all_topics() -> list[TopicSpec]:
         TopicSpec(DEADLETTER, {"retention.ms": _MONTH_MS}, "poison records with reason and stage"),
     ]
     specs += [TopicSpec(department_topic(d), {"retention.ms": _MONTH_MS}, f"{d} cases; keyed by case id")
-              for d in DEPARTMENTS]
+              for d in departments]
     return specs

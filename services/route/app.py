@@ -1,8 +1,11 @@
-"""The route service: `mentions.classified.v1` → cases in PostgreSQL → case topics.
+"""The route service: classified mentions and responses in, cases and case events out.
 
-For each batch: one database transaction threads every mention into a case and writes
-the events to the outbox; after the commit the outbox is flushed to
-`cases.<department>.v1` and `cases.events.v1`; only then are the offsets committed.
+Each batch from `mentions.classified.v1` and `responses.v1` is applied in one database
+transaction that also writes the events announcing it to the outbox (see batch.py); after
+the commit the outbox is flushed to `cases.<department>.v1` and `cases.events.v1`, and only
+then are the offsets committed. A crash before the commit redoes the batch (idempotent on
+mention and response ids); a crash after it leaves the events in the outbox, which the next
+flush publishes.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from services.common import settings as settings_loader
@@ -18,16 +22,20 @@ from services.common.consumer_loop import Incoming
 from services.common.consumer_service import ConsumerService, every
 from services.common.errors import PoisonRecord
 from services.common.outbox import enqueue
-from services.common.sla import validate_targets
+from services.common.sla import first_response_due, validate_targets
 from services.common.timeutil import parse_rfc3339, utcnow
-from services.common.topics import DEPARTMENTS, MENTIONS_CLASSIFIED, EventType
-from services.route.cases import RouteResult, open_cases_by_department, route_mention
+from services.common.topics import MENTIONS_CLASSIFIED, RESPONSES, EventType
+from services.route.batch import BatchRouter
+from services.route.rules.reload import RulesHolder
 from services.route.settings import RouteSettings
+from services.route.state import ThreadingPolicy
+from services.route.store import open_cases_by_department
 
 log = logging.getLogger(__name__)
+PRIORITIES = ("critical", "high", "normal", "low")
 
 
-def _check(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def check_classified(data: dict[str, Any], departments: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     mention, classification = data.get("mention"), data.get("classification")
     if not isinstance(mention, dict) or not isinstance(classification, dict):
         raise PoisonRecord("schema_violation", "expected {mention, classification} objects")
@@ -39,49 +47,79 @@ def _check(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
             raise PoisonRecord("schema_violation", "mention author lacks 'id'")
         parse_rfc3339(mention["created_at"])
         parse_rfc3339(mention["received_at"])
-        if classification["priority"]["bucket"] not in ("critical", "high", "normal", "low"):
+        if classification["priority"]["bucket"] not in PRIORITIES:
             raise PoisonRecord("schema_violation", "unknown priority bucket")
         int(classification["priority"]["score"])
-        if classification["department"] not in DEPARTMENTS:
+        if classification["department"] not in departments:
             raise PoisonRecord("unknown_department", str(classification["department"])[:100])
     except (KeyError, TypeError, ValueError) as exc:
         raise PoisonRecord("schema_violation", f"{type(exc).__name__}: {exc}") from exc
     return mention, classification
 
 
+def check_response(data: dict[str, Any]) -> dict[str, Any]:
+    try:
+        for field in ("id", "kind", "channel", "external_id", "author", "created_at", "received_at"):
+            if field not in data:
+                raise PoisonRecord("schema_violation", f"response lacks '{field}'")
+        if data["kind"] not in ("reply", "resolution", "reopen"):
+            raise PoisonRecord("schema_violation", f"unknown response kind {data['kind']!r}")
+        str(data["author"]["id"])
+        parse_rfc3339(data["created_at"])
+        parse_rfc3339(data["received_at"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PoisonRecord("schema_violation", f"{type(exc).__name__}: {exc}") from exc
+    return data
+
+
 class RouteService(ConsumerService):
     name = "route"
-    topics = (MENTIONS_CLASSIFIED,)
-    expected_types = frozenset({EventType.MENTION_CLASSIFIED})
+    topics = (MENTIONS_CLASSIFIED, RESPONSES)
+    expected_types = frozenset({EventType.MENTION_CLASSIFIED, EventType.RESPONSE_RECORDED})
     uses_database = True
 
     def __init__(self, settings: RouteSettings) -> None:
         super().__init__(settings, settings.route_group_id, settings.route_port)
         self.settings: RouteSettings = settings
         self.targets = validate_targets(settings.sla_first_response_targets)
-        self.window = timedelta(seconds=settings.route_thread_window_s)
+        self.rules = RulesHolder(Path(settings.route_rules_path) if settings.route_rules_path else None, self.metrics)
+        self.router = BatchRouter(
+            self.rules.current,
+            ThreadingPolicy(window=timedelta(seconds=settings.route_thread_window_s),
+                            reopen_window=timedelta(seconds=settings.route_reopen_window_s),
+                            reopen=settings.route_reopen),
+            self._due, timedelta(days=settings.route_repeat_window_days))
+
+    def _due(self, created_at: datetime, priority: str, sla_policy: str, department: str, channel: str,
+             tags: Sequence[str]) -> datetime:
+        return first_response_due(created_at, priority, self.targets)
 
     def extra_tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        return [every(stop, self.settings.route_open_cases_refresh_s, self.refresh_open_cases, log)]
+        return [every(stop, self.settings.route_open_cases_refresh_s, self.refresh_open_cases, log),
+                self.rules.watch(stop, self.settings.route_rules_reload_s)]
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         assert self.pool is not None and self.relay is not None
-        parsed = [_check(item.event.data) for item in batch]
-        results: list[RouteResult] = []
+        departments = self.rules.current().departments
+        mentions = [check_classified(i.event.data, departments) for i in batch
+                    if i.event.type == EventType.MENTION_CLASSIFIED]
+        responses = [check_response(i.event.data) for i in batch if i.event.type == EventType.RESPONSE_RECORDED]
         async with self.pool.acquire() as conn, conn.transaction():
-            for mention, classification in parsed:
-                results.append(await route_mention(conn, mention, classification,
-                                                   targets=self.targets, window=self.window))
-            await enqueue(conn, self.name, [e for r in results for e in r.events])
+            result = await self.router.route(conn, mentions, responses)
+            await enqueue(conn, self.name, result.events)
         await self.relay.flush()
         now = utcnow()
-        for (mention, _), result in zip(parsed, results, strict=True):
-            self.metrics.mentions_routed.labels(result.department, result.outcome).inc()
-            if result.outcome == "opened":
-                self.metrics.cases_opened.labels(result.department, result.priority).inc()
-            if result.outcome != "duplicate":
-                latency = (now - parse_rfc3339(mention["received_at"])).total_seconds()
+        received = {m["id"]: m["received_at"] for m, _ in mentions}
+        for outcome in result.outcomes:
+            self.metrics.mentions_routed.labels(outcome.department, outcome.outcome).inc()
+            if outcome.outcome == "opened":
+                self.metrics.cases_opened.labels(outcome.department, outcome.priority).inc()
+            if outcome.outcome != "duplicate":
+                latency = (now - parse_rfc3339(received[outcome.mention_id])).total_seconds()
                 self.metrics.pipeline_latency.labels("route").observe(max(0.0, latency))
+        for outcome, n in result.responses.items():
+            if n:
+                self.metrics.responses_applied.labels(outcome).inc(n)
 
     async def refresh_open_cases(self) -> None:
         assert self.pool is not None
@@ -89,6 +127,8 @@ class RouteService(ConsumerService):
             counts = await open_cases_by_department(conn)
         for department, n in counts.items():
             self.metrics.open_cases.labels(department).set(n)
+        for department in set(self.rules.current().departments) - set(counts):
+            self.metrics.open_cases.labels(department).set(0)
 
 
 def main() -> int:

@@ -12,7 +12,12 @@ from services.common.sla import DEFAULT_FIRST_RESPONSE_TARGETS
 class RouteSettings(ServiceSettings):
     route_port: int = setting(8082, "Port of the case API, /metrics and probes")
     route_group_id: str = setting("heatdesk-route", "Consumer group of route")
-    route_thread_window_s: float = setting(72 * 3600.0, "A customer's new mention joins their open case if within this window")
+    route_rules_path: str = setting("", "Routing rules YAML (empty: the shipped rules); reloaded when it changes")
+    route_rules_reload_s: float = setting(5.0, "How often the rules file is checked for changes")
+    route_thread_window_s: float = setting(72 * 3600.0, "A customer's new post joins their open case if within this window")
+    route_reopen: bool = setting(True, "A complaint soon after resolution reopens the case (false: opens a new one)")
+    route_reopen_window_s: float = setting(7 * 24 * 3600.0, "How soon after resolution a complaint reopens the case")
+    route_repeat_window_days: float = setting(30.0, "Window of the repeat-author counts (cases, complaints)")
     sla_first_response_targets: dict = setting(DEFAULT_FIRST_RESPONSE_TARGETS,
                                                "First-response targets in seconds per priority, e.g. critical=900,high=3600")
     route_open_cases_refresh_s: float = setting(15.0, "How often the open-cases gauge is recomputed")

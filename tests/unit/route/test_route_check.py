@@ -10,9 +10,12 @@ import pytest
 from services.common.errors import ConfigError, PoisonRecord
 from services.common.settings import load
 from services.common.sla import DEFAULT_FIRST_RESPONSE_TARGETS, validate_targets
-from services.route.app import _check
-from services.route.cases import _RANK, case_snapshot
+from services.common.topics import DEPARTMENTS
+from services.route.app import check_classified
+from services.route.events import snapshot
 from services.route.settings import RouteSettings
+from services.route.state import PRIORITY_RANK as _RANK
+from services.route.state import CaseState
 
 
 def classified() -> dict:
@@ -26,14 +29,14 @@ def classified() -> dict:
 
 def test_check_returns_mention_and_classification():
     data = classified()
-    mention, classification = _check(data)
+    mention, classification = check_classified(data, DEPARTMENTS)
     assert mention is data["mention"]
     assert classification is data["classification"]
 
 
 def _poison(data, reason: str = "schema_violation") -> PoisonRecord:
     with pytest.raises(PoisonRecord) as info:
-        _check(data)
+        check_classified(data, DEPARTMENTS)
     assert info.value.reason == reason
     return info.value
 
@@ -79,19 +82,20 @@ def test_priority_rank_order():
 
 
 def test_case_snapshot():
-    row = {"id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "status": "open", "department": "billing",
-           "priority": "high", "priority_score": 62, "channel": "x", "sla_policy": "default",
-           "opened_at": datetime(2026, 1, 31, 12, tzinfo=UTC),
-           "last_mention_at": datetime(2026, 1, 31, 12, 30, tzinfo=UTC),
-           "first_response_due_at": datetime(2026, 1, 31, 13, tzinfo=UTC),
-           "first_response_at": None, "mention_count": 2}
-    snap = case_snapshot(row, {"id": 42, "handle": "jane", "followers": None, "verified": 1})
+    case = CaseState(id="0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", status="open", department="billing",
+                     departments=["billing", "legal"], priority="high", priority_score=62, channel="x", author_id=7,
+                     person_id=7, conversation_key="x:42", sla_policy="default",
+                     opened_at=datetime(2026, 1, 31, 12, tzinfo=UTC),
+                     last_mention_at=datetime(2026, 1, 31, 12, 30, tzinfo=UTC),
+                     first_response_due_at=datetime(2026, 1, 31, 13, tzinfo=UTC), mention_count=2, repeat_cases=1)
+    snap = snapshot(case, {"id": 42, "handle": "jane", "followers": None, "verified": 1})
     assert snap["id"] == "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
     assert snap["opened_at"] == "2026-01-31T12:00:00Z"
     assert snap["last_mention_at"] == "2026-01-31T12:30:00Z"
     assert snap["first_response_due_at"] == "2026-01-31T13:00:00Z"
-    assert snap["first_response_at"] is None
-    assert snap["mention_count"] == 2 and snap["priority_score"] == 62
+    assert snap["first_response_at"] is None and snap["resolved_at"] is None
+    assert snap["mention_count"] == 2 and snap["priority_score"] == 62 and snap["departments"] == ["billing", "legal"]
+    assert snap["repeat_author"] == {"cases": 1, "complaints": 0}
     assert snap["author"] == {"id": "42", "handle": "jane", "name": None, "followers": 0, "verified": True}
 
 
@@ -118,5 +122,5 @@ def test_route_settings_unknown_priority_is_caught_by_validation():
 def test_check_does_not_modify_the_record():
     data = classified()
     before = copy.deepcopy(data)
-    _check(data)
+    check_classified(data, DEPARTMENTS)
     assert data == before

@@ -1,0 +1,1 @@
+"""Declarative routing rules: load and validate YAML, match classifications, explain decisions."""

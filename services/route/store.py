@@ -1,0 +1,159 @@
+"""Set-based SQL for batch routing: a handful of statements per batch, not per mention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.route.state import CaseState
+
+CASE_COLUMNS = ("id", "status", "department", "departments", "priority", "priority_score", "channel", "author_id",
+                "person_id", "conversation_key", "sla_policy", "opened_at", "last_mention_at",
+                "first_response_due_at", "first_response_at", "last_response_at", "resolved_at", "mention_count",
+                "complaint_count", "reopened_count", "tags", "flags", "repeat_cases", "repeat_complaints", "public")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def existing_mentions(conn: asyncpg.Connection, ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT id::text FROM mentions WHERE id = ANY($1::uuid[])", list(ids))
+    return {r["id"] for r in rows}
+
+
+async def upsert_authors(conn: asyncpg.Connection, authors: Sequence[tuple[str, dict[str, Any]]]
+                         ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(channel, author id) → (author row id, person id); new identities are linked to a person
+    already known on another channel by the same handle or email address."""
+    unique = {(channel, str(a["id"])): a for channel, a in authors}
+    rows = await conn.fetch(
+        """INSERT INTO authors (channel, external_id, handle, display_name, followers, verified, person_id)
+           SELECT t.channel, t.external_id, t.handle, t.name, t.followers, t.verified, 0
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bool[])
+                  AS t(channel, external_id, handle, name, followers, verified)
+           ON CONFLICT (channel, external_id) DO UPDATE
+              SET handle = COALESCE(EXCLUDED.handle, authors.handle),
+                  display_name = COALESCE(EXCLUDED.display_name, authors.display_name),
+                  followers = EXCLUDED.followers, verified = EXCLUDED.verified, updated_at = now()
+           RETURNING id, channel, external_id, person_id""",
+        [k[0] for k in unique], [k[1] for k in unique], [a.get("handle") for a in unique.values()],
+        [a.get("name") for a in unique.values()], [int(a.get("followers") or 0) for a in unique.values()],
+        [bool(a.get("verified")) for a in unique.values()])
+    new_ids = [r["id"] for r in rows if r["person_id"] == 0]
+    linked: dict[int, int] = {}
+    if new_ids:
+        links = await conn.fetch(
+            """WITH new AS (SELECT id, channel, lower(external_id) AS ext, lower(ltrim(handle, '@')) AS hnd
+                              FROM authors WHERE id = ANY($1::bigint[]))
+               UPDATE authors a SET person_id = COALESCE((
+                   SELECT o.person_id FROM authors o
+                    WHERE o.channel <> new.channel AND o.person_id <> 0
+                      AND (lower(o.external_id) = new.ext OR lower(ltrim(o.handle, '@')) = new.ext
+                           OR (new.hnd IS NOT NULL AND (lower(ltrim(o.handle, '@')) = new.hnd
+                                                        OR lower(o.external_id) = new.hnd)))
+                    ORDER BY o.id LIMIT 1), a.id)
+                 FROM new WHERE a.id = new.id
+               RETURNING a.id, a.person_id""", new_ids)
+        linked = {r["id"]: r["person_id"] for r in links}
+    return {(r["channel"], r["external_id"]): (r["id"], linked.get(r["id"], r["person_id"])) for r in rows}
+
+
+async def add_email_aliases(conn: asyncpg.Connection, aliases: Sequence[tuple[int, str]]) -> None:
+    """Record that a person can be reached at an email address they gave in a private message.
+
+    The playbook takes the conversation to a private channel and asks for the account email;
+    once given, that customer's emails join the same case. Only an address not yet known
+    becomes an alias: an identity already seen is never moved to another person.
+    """
+    if aliases:
+        await conn.execute(
+            """INSERT INTO authors (channel, external_id, handle, person_id)
+               SELECT 'email', t.email, t.email, t.person_id
+                 FROM unnest($1::bigint[], $2::text[]) AS t(person_id, email)
+               ON CONFLICT (channel, external_id) DO NOTHING""",
+            [a[0] for a in aliases], [a[1].lower() for a in aliases])
+
+
+async def lock_people(conn: asyncpg.Connection, person_ids: Iterable[int]) -> None:
+    """Serialise the rare overlap of two replicas on one person (a rebalance); sorted: no deadlock."""
+    await conn.execute("SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x ORDER BY x",
+                       sorted(set(person_ids)))
+
+
+async def cases_by_reference(conn: asyncpg.Connection, refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(channel, external id or conversation id) → case id, for replies and conversations."""
+    if not refs:
+        return {}
+    rows = await conn.fetch(
+        """SELECT t.channel, t.ref, m.case_id::text AS case_id
+             FROM unnest($1::text[], $2::text[]) AS t(channel, ref)
+             JOIN LATERAL (SELECT case_id, created_at FROM mentions m
+                            WHERE m.channel = t.channel AND (m.external_id = t.ref OR m.conversation_id = t.ref)
+                            ORDER BY created_at DESC LIMIT 1) m ON true""",
+        [r[0] for r in refs], [r[1] for r in refs])
+    return {(r["channel"], r["ref"]): r["case_id"] for r in rows}
+
+
+async def load_cases(conn: asyncpg.Connection, case_ids: Sequence[str], person_ids: Sequence[int],
+                     since: datetime) -> list[CaseState]:
+    """The referenced cases and each person's cases active or resolved since `since`, locked."""
+    rows = await conn.fetch(
+        f"""SELECT {', '.join(CASE_COLUMNS)} FROM cases
+             WHERE id = ANY($1::uuid[])
+                OR (person_id = ANY($2::bigint[]) AND (last_mention_at >= $3 OR resolved_at >= $3
+                                                        OR status <> 'resolved'))
+             ORDER BY id FOR UPDATE""", list(case_ids), list(person_ids), since)
+    return [CaseState.from_row(r) for r in rows]
+
+
+async def repeat_counts(conn: asyncpg.Connection, person_ids: Sequence[int], since: datetime) -> dict[int, tuple[int, int]]:
+    rows = await conn.fetch(
+        """SELECT person_id, count(*) AS cases, COALESCE(sum(complaint_count), 0) AS complaints FROM cases
+            WHERE person_id = ANY($1::bigint[]) AND opened_at >= $2 GROUP BY person_id""", list(person_ids), since)
+    return {r["person_id"]: (r["cases"], r["complaints"]) for r in rows}
+
+
+def _case_values(c: CaseState) -> tuple[Any, ...]:
+    return tuple(getattr(c, name) for name in CASE_COLUMNS)
+
+
+async def write_cases(conn: asyncpg.Connection, cases: Sequence[CaseState]) -> None:
+    new = [c for c in cases if c.is_new]
+    changed = [c for c in cases if c.changed and not c.is_new]
+    if new:
+        placeholders = ", ".join(f"${i}" for i in range(1, len(CASE_COLUMNS) + 1))
+        await conn.executemany(f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({placeholders})",
+                               [_case_values(c) for c in new])
+    if changed:
+        sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(CASE_COLUMNS[1:], start=2))
+        await conn.executemany(f"UPDATE cases SET {sets}, updated_at = now() WHERE id = $1",
+                               [_case_values(c) for c in changed])
+
+
+async def insert_mentions(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """rows: (id, case_id, channel, external_id, conversation_id, in_reply_to, author_id, text, language, url,
+    created_at, received_at, classification, raw)"""
+    if rows:
+        await conn.executemany(
+            """INSERT INTO mentions (id, case_id, channel, external_id, conversation_id, in_reply_to, author_id, text,
+                                     language, url, created_at, received_at, classification, raw)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb)
+               ON CONFLICT DO NOTHING""", rows)
+
+
+async def insert_case_events(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, datetime, dict[str, Any]]]
+                             ) -> None:
+    if rows:
+        await conn.executemany(
+            "INSERT INTO case_events (event_id, case_id, type, occurred_at, data) VALUES ($1, $2, $3, $4, $5::jsonb)",
+            [(event_id, case_id, kind, at, _json(data)) for event_id, case_id, kind, at, data in rows])
+
+
+async def open_cases_by_department(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT department, count(*) AS n FROM cases WHERE status <> 'resolved' GROUP BY 1")
+    return {r["department"]: r["n"] for r in rows}

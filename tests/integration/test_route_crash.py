@@ -1,0 +1,107 @@
+"""A crash between route's database commit and its publish loses nothing and doubles nothing in effect.
+
+Route commits the case changes and the events announcing them in one transaction (the
+outbox), then publishes. Two crash points are injected in a first route process:
+- after the commit, before anything is published: the next process publishes the
+  events from the outbox, once each;
+- after the broker acknowledged the events, before they were marked published: the next
+  process publishes them again with the same CloudEvents id (`ce_id`), so a subscriber
+  that deduplicates on it - as the contract asks - sees each event once. Exactly-once
+  delivery would need Kafka transactions, a setting for production brokers.
+In both cases the redelivered input (offsets were not committed) creates no second case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from services.common import settings as loader
+from services.common.embedded import free_port
+from services.common.envelope import header_map
+from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, department_topic
+from services.route.app import RouteService
+from services.route.settings import RouteSettings
+from tests.integration.test_route import classified_event
+from tests.support import Running, produce_events, read_topic, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _service(service_env: dict[str, str]) -> RouteService:
+    return RouteService(loader.load(RouteSettings, {**service_env, "HEATDESK_ROUTE_PORT": str(free_port())}))
+
+
+async def crash_inside(svc: RouteService, stop_point: asyncio.Event, crashed: asyncio.Event) -> None:
+    """Run `svc` until it reaches `stop_point`, then kill it without any graceful step."""
+    task = asyncio.create_task(svc.serve(asyncio.Event()))
+    waiter = asyncio.create_task(stop_point.wait())
+    await asyncio.wait([task, waiter], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    assert stop_point.is_set(), "the crash point was never reached"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    crashed.set()
+
+
+async def run_crash_scenario(service_env, broker, db, after_publish: bool) -> Counter:
+    mentions = [classified_event(f"crash-{i}", "charged twice, refund me now", author_id=f"crash-{i}")
+                for i in range(5)]
+    await produce_events(broker.bootstrap, MENTIONS_CLASSIFIED, mentions)
+    first = _service(service_env)
+    reached, crashed = asyncio.Event(), asyncio.Event()
+    original_start = first.start
+
+    async def start_with_fault() -> None:
+        await original_start()  # the startup flush runs unpatched
+        assert first.relay is not None and first.publisher is not None
+        if after_publish:
+            publish_rows = first.publisher.publish_rows
+
+            async def publish_then_die(rows):  # noqa: ANN001
+                await publish_rows(rows)
+                reached.set()
+                await asyncio.Event().wait()  # killed here: acknowledged, never marked published
+
+            first.publisher.publish_rows = publish_then_die  # type: ignore[method-assign]
+        else:
+            sweep = first.relay.flush
+
+            async def die_before_publish(min_age_s: float = 0.0) -> int:
+                if min_age_s > 0:  # the periodic sweep for leftovers: not the crash point
+                    return await sweep(min_age_s)
+                reached.set()
+                await asyncio.Event().wait()  # killed here: committed, nothing published
+                return 0
+
+            first.relay.flush = die_before_publish  # type: ignore[method-assign]
+
+    first.start = start_with_fault  # type: ignore[method-assign]
+    await crash_inside(first, reached, crashed)
+    assert await db.fetchval("SELECT count(*) FROM cases") == 5  # the transaction did commit
+    # A new process (same consumer group) takes over.
+    async with Running(_service(service_env)):
+        async def all_published() -> bool:
+            return await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+        await wait_for(all_published, timeout=30)
+        records = await read_topic(broker.bootstrap, CASE_EVENTS, until=lambda rs: len(rs) >= 5, settle=2.0)
+        routed = await read_topic(broker.bootstrap, department_topic("billing"), until=lambda rs: len(rs) >= 5,
+                                  settle=0.5)
+    assert await db.fetchval("SELECT count(*) FROM cases") == 5  # redelivered input: no second case
+    assert await db.fetchval("SELECT count(*) FROM case_events") == 5
+    ids = Counter(header_map(r.headers)["ce_id"] for r in records + routed)
+    assert len(ids) == 10  # every event of the outbox reached the topics
+    return ids
+
+
+async def test_crash_after_commit_before_publish(service_env, broker, db):
+    ids = await run_crash_scenario(service_env, broker, db, after_publish=False)
+    assert set(ids.values()) == {1}  # each event published exactly once
+
+
+async def test_crash_after_publish_before_marking(service_env, broker, db):
+    ids = await run_crash_scenario(service_env, broker, db, after_publish=True)
+    assert set(ids.values()) <= {1, 2}  # republished with the same ce_id: once in effect for a deduplicating reader
+    assert 2 in ids.values()
