@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.bench.common import REPO, machine
 
-SECTIONS = ["ingest", "classify"]
+SECTIONS = ["ingest", "classify", "route"]
 
 
 def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
