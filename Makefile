@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lint run test test-unit test-integration test-e2e install clean migrate topics
+.PHONY: bench lint run test test-unit test-integration test-e2e install clean migrate topics check-deploy deploy-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,35 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/heatdesk dev
 
-## test: the whole suite (unit, integration against the real broker and PostgreSQL, end to end)
-test: $(STAMP)
-	$(BIN)/ruff check services tests
-	$(BIN)/python -m pytest -q
+## test: the whole suite (lint, the deploy checks, unit, integration against the real broker and PostgreSQL, end to end)
+test: lint check-deploy
+	$(BIN)/python -m pytest -q --ignore=tests/deploy
+
+## deploy-tools: promtool + prometheus (Debian package) and kubectl, installed when missing
+# kubernetes-validate comes with the `test` extra. apt-get needs root: sudo is used when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+deploy-tools:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+	  echo "installing prometheus and promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	fi
+	@if ! command -v kubectl >/dev/null 2>&1; then \
+	  echo "installing kubectl (Debian package kubectl)"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends kubectl >/dev/null \
+	    || { echo "kubectl is missing and could not be installed: install kubectl (with Kustomize >= 5)" >&2; exit 1; }; \
+	fi
+	@promtool --version 2>&1 | head -1; kubectl version --client 2>/dev/null | head -2
+
+## check-deploy: render and validate the Kubernetes manifests, promtool check/test the alerts,
+## scrape the running services with a real Prometheus and run every dashboard query against it
+check-deploy: $(STAMP) deploy-tools
+	$(BIN)/python -m pytest -q tests/deploy
+
+## bench: every benchmark beside its same-run baseline; a table, and bench-results.json
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests

@@ -39,6 +39,37 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deadletter(args: argparse.Namespace) -> int:
+    import orjson
+
+    from services.common import settings as loader
+    from services.common.config import ServiceSettings
+    from services.common.ops import read_deadletters, replay_deadletter, run, table
+
+    settings = loader.load(ServiceSettings)
+    if args.deadletter_command == "list":
+        letters = run(read_deadletters(settings, args.limit))
+        for letter in letters:
+            letter.pop("record")
+        if args.json:
+            print(orjson.dumps(letters).decode())
+        else:
+            print(table([(d["partition"], d["offset"], d["stage"], d["reason"], d["source"], d["bytes"], d["detail"])
+                         for d in letters], ("partition", "offset", "stage", "reason", "source", "bytes", "detail")))
+        return 0
+    value = args.file.read_bytes() if args.file else None
+    try:
+        target = run(replay_deadletter(settings, args.partition, args.offset, value))
+    except LookupError as exc:
+        print(f"heatdesk deadletter replay: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"heatdesk deadletter replay: the fixed record is not JSON: {exc}", file=sys.stderr)
+        return 2
+    print(f"re-published to {target}")
+    return 0
+
+
 def _topics(args: argparse.Namespace) -> int:
     from services.common import settings as loader
     from services.common.config import ServiceSettings
@@ -48,6 +79,19 @@ def _topics(args: argparse.Namespace) -> int:
 
     settings = loader.load(ServiceSettings)
     specs = all_topics(departments_in_force())
+    if args.action == "describe":
+        import orjson
+
+        from services.common.ops import describe_topics, table
+
+        rows = asyncio.run(describe_topics(settings, [s.name for s in specs]))
+        if args.json:
+            print(orjson.dumps(rows).decode())
+        else:
+            print(table([(r["topic"], r["partitions"], r["end_offsets"],
+                          ", ".join(f"{g.removeprefix('heatdesk-')} {n}" for g, n in r["lag"].items()))
+                         for r in rows], ("topic", "partitions", "end offsets", "lag by group")))
+        return 0
     created = asyncio.run(ensure_topics(settings, specs))
     for spec in specs:
         state = "created" if spec.name in created else "exists"
@@ -98,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--create-database", action="store_true", help="create the database first if missing")
     sub.add_parser("topics", help="create the Kafka topics that are missing")
     sub.add_parser("config", help="print every setting with its default (Markdown table)")
+    sub.add_parser("asyncapi", help="print the AsyncAPI document of every topic (docs/asyncapi.yaml)")
     r = sub.add_parser("replay", help="post a JSONL/CSV file of mentions and responses to ingest, original times kept")
     r.add_argument("file", type=Path)
     r.add_argument("--target", default=os.environ.get("HEATDESK_REPLAY_TARGET", "http://127.0.0.1:8080"),
@@ -110,9 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, help="only the first N lines (in time order)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
+    from services.classify.cli import register as register_classify
+    from services.notify.cli import register as register_sla
+    from services.route.cases_cli import register as register_cases
     from services.route.cli import register as register_rules
 
+    register_classify(sub)
     register_rules(sub)
+    register_cases(sub)
+    register_sla(sub)
+    t = sub.choices["topics"]
+    t.add_argument("action", nargs="?", choices=("create", "describe"), default="create",
+                   help="create the missing topics (default) or describe partitions, offsets and lag")
+    t.add_argument("--json", action="store_true")
+    dl = sub.add_parser("deadletter", help="list dead letters; re-publish one (fixed) to its source topic")
+    dlsub = dl.add_subparsers(dest="deadletter_command", required=True)
+    dls = dlsub.add_parser("list")
+    dls.add_argument("--limit", type=int, default=50)
+    dls.add_argument("--json", action="store_true")
+    dlr = dlsub.add_parser("replay")
+    dlr.add_argument("--partition", type=int, required=True)
+    dlr.add_argument("--offset", type=int, required=True)
+    dlr.add_argument("--file", type=Path, help="the fixed record (JSON); default: the original bytes")
     d = sub.add_parser("dev", help="run broker, database and the four services locally")
     d.add_argument("--state-dir", type=Path, default=Path(".heatdesk"), help="logs and embedded database")
     return parser
@@ -121,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("classify", "train", "evaluate"):
+            from services.classify.cli import run as run_classify
+
+            return run_classify(args)
         if args.command in ("ingest", "classify", "route", "notify"):
             return _service(args.command)
         if args.command == "migrate":
@@ -129,8 +197,23 @@ def main(argv: list[str] | None = None) -> int:
             return _topics(args)
         if args.command == "config":
             return _config(args)
+        if args.command == "asyncapi":
+            from services.common.asyncapi import render
+
+            print(render(), end="")
+            return 0
         if args.command == "replay":
             return _replay(args)
+        if args.command == "sla":
+            from services.notify.cli import run as run_sla
+
+            return run_sla(args)
+        if args.command == "cases":
+            from services.route.cases_cli import run as run_cases
+
+            return run_cases(args)
+        if args.command == "deadletter":
+            return _deadletter(args)
         if args.command == "rules":
             from services.route.cli import run as run_rules
 

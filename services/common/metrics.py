@@ -63,6 +63,9 @@ class Metrics:
             "heatdesk_notifications_sent_total", "Notifications delivered", ["target", "outcome"], registry=r)
         self.rules_reloads = Counter(
             "heatdesk_rules_reloads_total", "Routing rules file changes, applied or refused", ["outcome"], registry=r)
+        self.sla_actions_applied = Counter(
+            "heatdesk_sla_actions_applied_total", "SLA actions route carried out (autoclose, reassign)", ["outcome"],
+            registry=r)
         self.responses_applied = Counter(
             "heatdesk_responses_applied_total", "Responses by what route did with them", ["outcome"], registry=r)
         self.open_cases = Gauge(
@@ -78,3 +81,28 @@ class Metrics:
             "heatdesk_deadletter_total", "Records sent to deadletter.v1", ["stage", "reason"], registry=r)
         self.outbox_published = Counter(
             "heatdesk_outbox_published_total", "Outbox rows published to Kafka", ["topic"], registry=r)
+        # notify: SLA steps, response figures, delivery and crisis (issue 6)
+        self.next_response = Histogram(
+            "heatdesk_next_response_seconds", "Customer's follow-up to the brand's next human reply (business time)",
+            ["department", "channel", "priority"], buckets=RESPONSE_BUCKETS, registry=r)
+        self.sla_clocks_ended = Counter(
+            "heatdesk_sla_clocks_ended_total", "SLA clocks that ended: answered/resolved in time (met), late "
+            "(breached) or moot (cancelled)", ["department", "priority", "kind", "outcome"], registry=r)
+        self.sla_escalations = Counter(
+            "heatdesk_sla_escalations_total", "Escalation steps fired, by chain step", ["department", "kind", "step"],
+            registry=r)
+        self.sla_actions = Counter(
+            "heatdesk_sla_actions_total", "Time-based rule steps fired (reassign, escalate, notify, autoclose)",
+            ["department", "action"], registry=r)
+        self.response_rate = Gauge(
+            "heatdesk_response_rate", "Share of the cases opened in the last 7 days (event time) that got a human "
+            "response", ["department"], registry=r)
+        self.sla_open_clocks = Gauge(
+            "heatdesk_sla_open_clocks", "SLA clocks not stopped, by kind and state", ["kind", "state"], registry=r)
+        self.notifications_undeliverable = Gauge(
+            "heatdesk_notifications_undeliverable", "Notifications marked failed (the dead letter), by target kind",
+            ["target"], registry=r)
+        self.sla_policy_reloads = Counter(
+            "heatdesk_sla_policy_reloads_total", "SLA policies file changes, applied or refused", ["outcome"], registry=r)
+        self.crisis_alerts = Counter(
+            "heatdesk_crisis_alerts_total", "Crisis episodes opened (PR paged)", ["scope"], registry=r)

@@ -25,6 +25,7 @@ SCHEMA_FILES: dict[str, str] = {
     EventType.CASE_RESPONDED: "case.lifecycle.v1.json",
     EventType.CASE_RESOLVED: "case.lifecycle.v1.json",
     EventType.CASE_REOPENED: "case.lifecycle.v1.json",
+    EventType.CASE_ASSIGNED: "case.lifecycle.v1.json",
     EventType.SLA_BREACHED: "sla.alert.v1.json",
     EventType.RESPONSE_RECORDED: "response.recorded.v1.json",
 }

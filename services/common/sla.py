@@ -4,6 +4,12 @@ The walking skeleton's policy is one table of targets in seconds per priority bu
 set by `HEATDESK_SLA_FIRST_RESPONSE_TARGETS` (for example `critical=900,high=3600`).
 Deadlines run on event time: the customer's `created_at` plus the target, so a replay
 yields the same deadline as live traffic did.
+
+Superseded by `services.common.slapolicy` (policies per priority, department, channel and
+tags on business-hours calendars): `load_policies(path).resolve(name, priority, department,
+channel, tags).due("first_response", created_at)`. These functions stay until route has
+switched; with the shipped policies the default policy gives the same deadlines (24/7, the
+same targets) and `HEATDESK_SLA_FIRST_RESPONSE_TARGETS` overrides it the same way.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ class EventType:
     CASE_RESPONDED = "com.heatdesk.case.responded.v1"
     CASE_RESOLVED = "com.heatdesk.case.resolved.v1"
     CASE_REOPENED = "com.heatdesk.case.reopened.v1"
+    CASE_ASSIGNED = "com.heatdesk.case.assigned.v1"
     SLA_BREACHED = "com.heatdesk.sla.breached.v1"
     DEADLETTERED = "com.heatdesk.deadletter.v1"
 

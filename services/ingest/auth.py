@@ -11,8 +11,11 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
+
+from services.common.auth import parse_tokens, token_source
+
+__all__ = ["RateLimiter", "hmac_sha256", "parse_tokens", "token_source", "verify_prefixed_signature", "x_crc_response"]
 
 
 def hmac_sha256(secret: str, message: bytes) -> bytes:
@@ -31,39 +34,6 @@ def verify_prefixed_signature(header: str | None, secret: str, body: bytes, *, e
 def x_crc_response(consumer_secret: str, crc_token: str) -> str:
     """The CRC answer X expects: `sha256=` + base64(HMAC-SHA256(consumer secret, crc_token))."""
     return "sha256=" + base64.b64encode(hmac_sha256(consumer_secret, crc_token.encode())).decode()
-
-
-def parse_tokens(raw: str) -> dict[str, str]:
-    """`source:token,source:token` → {token: source}. Source names label metrics and logs."""
-    tokens: dict[str, str] = {}
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        source, sep, token = part.partition(":")
-        if not sep or not source or len(token) < 16:
-            raise ValueError("expected source:token pairs with tokens of at least 16 characters")
-        tokens[token] = source
-    return tokens
-
-
-def token_source(authorization: str | None, tokens: Mapping[str, str]) -> str | None:
-    """The source a `Bearer` (or Basic, password = token) Authorization header belongs to."""
-    if not authorization:
-        return None
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            credential = base64.b64decode(credential, validate=True).decode().partition(":")[2]
-        except (ValueError, UnicodeDecodeError):
-            return None
-    elif scheme.lower() != "bearer":
-        return None
-    found = None
-    for token, source in tokens.items():  # compare with every token: timing says nothing about which
-        if hmac.compare_digest(token.encode(), credential.strip().encode()):
-            found = source
-    return found
 
 
 @dataclass

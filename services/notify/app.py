@@ -1,10 +1,13 @@
-"""The notify service: case events arm SLA timers; a scanner fires them; senders deliver.
+"""The notify service: case events drive SLA clocks; a scanner fires their steps; senders deliver.
 
-Three loops, each safe to run on any number of replicas:
-- consume `cases.events.v1` and arm/stop timers (offsets committed after the DB commit);
-- scan due timers (`SKIP LOCKED`), fire each once, write alerts to the outbox and flush
-  it to `sla.alerts.v1`;
-- deliver pending notifications to the webhook with retries.
+Loops, each safe to run on any number of replicas:
+- consume `cases.events.v1` (clocks start, stop, pause, resume, retarget) and
+  `mentions.classified.v1` (crisis windows); offsets are committed after the DB commit;
+- scan due steps (`SKIP LOCKED`), fire each once, write alerts to the outbox and flush it
+  to `sla.alerts.v1`;
+- deliver pending notifications (webhook, email) with rate limits, retries and a dead letter;
+- reload the SLA policies file when it changes; refresh the gauges; prune old dedupe rows.
+The logic lives in engine (pure), store, cases, timers, delivery and crisis; this wires it.
 """
 
 from __future__ import annotations
@@ -12,91 +15,196 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common import settings as settings_loader
 from services.common.clock import Clock, WallClock
 from services.common.consumer_loop import Incoming
 from services.common.consumer_service import ConsumerService, every
-from services.common.errors import PoisonRecord
+from services.common.errors import ConfigError, PoisonRecord
 from services.common.outbox import enqueue
-from services.common.topics import CASE_EVENTS, EventType
-from services.notify.delivery import Sender, deliver_due
-from services.notify.senders.webhook import WebhookSender
+from services.common.slapolicy import PolicyHolder
+from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, EventType
+from services.notify import cases, crisis
+from services.notify.delivery import Deliverer, DeliveryReport
+from services.notify.engine import Armed, CaseSla, Effect, Ended, Engine
+from services.notify.senders import Senders
 from services.notify.settings import NotifySettings
-from services.notify.timers import arm_first_response, fire_due
+from services.notify.timers import FiredStep, fire_due
 
 log = logging.getLogger(__name__)
-CASE_EVENT_TYPES = frozenset({EventType.CASE_OPENED, EventType.CASE_MENTION_ADDED, EventType.CASE_RESPONDED})
+HOUSEKEEPING_INTERVAL_S = 600.0
+#: Every case lifecycle type; `assigned` (route's case API) only refreshes what notify knows of the case.
+CASE_EVENT_TYPES = frozenset({EventType.CASE_OPENED, EventType.CASE_MENTION_ADDED, EventType.CASE_ESCALATED,
+                              EventType.CASE_RESPONDED, EventType.CASE_RESOLVED, EventType.CASE_REOPENED,
+                              getattr(EventType, "CASE_ASSIGNED", "com.heatdesk.case.assigned.v1")})
 
 
 class NotifyService(ConsumerService):
     name = "notify"
-    topics = (CASE_EVENTS,)
-    expected_types = CASE_EVENT_TYPES
+    topics = (CASE_EVENTS, MENTIONS_CLASSIFIED)
+    expected_types = CASE_EVENT_TYPES | {EventType.MENTION_CLASSIFIED}
     uses_database = True
 
     def __init__(self, settings: NotifySettings, clock: Clock | None = None) -> None:
         super().__init__(settings, settings.notify_group_id, settings.notify_port)
         self.settings: NotifySettings = settings
+        if settings.notify_clock not in ("wall", "event"):
+            raise ConfigError(f"HEATDESK_NOTIFY_CLOCK={settings.notify_clock!r}: use wall or event")
+        if settings.notify_webhook_format not in ("slack", "json"):
+            raise ConfigError(f"HEATDESK_NOTIFY_WEBHOOK_FORMAT={settings.notify_webhook_format!r}: use slack or json")
+        if not settings.notify_crisis:
+            self.topics = (CASE_EVENTS,)
+            self.expected_types = CASE_EVENT_TYPES
         self.clock = clock or WallClock()
-        self.senders: dict[str, Sender] = {}
-        if settings.notify_webhook_url:
-            self.senders["webhook"] = WebhookSender(settings.notify_webhook_url, settings.notify_webhook_timeout_s)
+        self.policies = PolicyHolder(settings.sla_policies_path or None, settings.sla_first_response_targets,
+                                     on_reload=lambda outcome: self.metrics.sla_policy_reloads.labels(outcome).inc())
+        self.senders = Senders(settings)
+        self.crisis = crisis.CrisisConfig(settings.notify_crisis_window_s, settings.notify_crisis_baseline_s,
+                                          settings.notify_crisis_multiple, settings.notify_crisis_min_count,
+                                          settings.notify_crisis_cooldown_s, settings.notify_crisis_notify)
+        self._deliverer: Deliverer | None = None
+
+    def deliverable(self, target: str) -> bool:
+        return self.senders.get(target) is not None
 
     def extra_tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        interval = self.settings.notify_scan_interval_s
-        return [every(stop, interval, self.scan_once, log), every(stop, interval, self.deliver_once, log)]
+        s = self.settings
+        return [every(stop, s.notify_scan_interval_s, self.scan_once, log),
+                every(stop, s.notify_scan_interval_s, self.deliver_once, log),
+                every(stop, s.notify_gauges_interval_s, self.refresh_gauges, log),
+                every(stop, HOUSEKEEPING_INTERVAL_S, self.housekeeping, log),
+                self.policies.watch(stop, s.sla_policies_reload_s)]
 
     async def extra_close(self) -> None:
-        for sender in self.senders.values():
-            close = getattr(sender, "close", None)
-            if close is not None:
-                await close()
+        await self.senders.close()
+
+    # -- consuming ----------------------------------------------------------------------------
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         assert self.pool is not None
-        armed = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            for item in batch:
-                if item.event.type != EventType.CASE_OPENED:
-                    continue  # next-response and resolution timers arrive with the SLA issue
-                case = item.event.data.get("case")
-                if not isinstance(case, dict) or not all(k in case for k in ("id", "department", "priority", "channel",
-                                                                              "opened_at")):
-                    raise PoisonRecord("schema_violation", "case.opened lacks the case snapshot")
+        case_items = [i for i in batch if i.event.type in CASE_EVENT_TYPES]
+        hits = []
+        for item in batch:
+            if item.event.type == EventType.MENTION_CLASSIFIED:
                 try:
-                    armed += await arm_first_response(conn, case)
-                except ValueError as exc:
-                    raise PoisonRecord("schema_violation", str(exc)) from exc
-        if armed:
-            self.metrics.sla_timers_armed.labels("first_response").inc(armed)
+                    hits += crisis.hits_of(item.event.data["mention"], item.event.data["classification"])
+                except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                    raise PoisonRecord("schema_violation", f"classified mention: {type(exc).__name__}: {exc}") from exc
+        engine = Engine(self.policies.current())
+        alerts: list[dict[str, Any]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            changes = await cases.apply_events(conn, engine, case_items)
+            await cases.advance_watermarks(conn, case_items)
+            if hits:
+                touched = await crisis.record(conn, hits)
+                stale = self.settings.notify_stale_after_s
+                page_from = (self.clock.now() - timedelta(seconds=stale)
+                             if stale > 0 and self.settings.notify_clock == "wall" else None)
+                alerts = await crisis.evaluate(conn, touched, self.crisis, self.policies.current(), self.deliverable,
+                                               page_from)
+        self._observe(changes)
+        for alert in alerts:
+            self.metrics.crisis_alerts.labels(alert["scope"]).inc()
+            log.warning("crisis detected", extra={"scope": alert["scope"], "key": alert["key"], "count": alert["count"],
+                                                  "baseline": alert["baseline"], "targets": alert["targets"]})
+
+    def _observe(self, changes: Sequence[tuple[CaseSla, Effect]]) -> None:
+        """Metrics of committed clock changes: armed clocks, met/breached/cancelled, latencies."""
+        histograms = {"first_response": self.metrics.first_response, "next_response": self.metrics.next_response,
+                      "resolution": self.metrics.resolution}
+        for s, effect in changes:
+            if isinstance(effect, Armed) and effect.new:
+                self.metrics.sla_timers_armed.labels(effect.clock.kind).inc()
+            elif isinstance(effect, Ended):
+                kind = effect.clock.kind
+                self.metrics.sla_clocks_ended.labels(s.department, s.priority, kind, effect.outcome).inc()
+                if effect.outcome != "cancelled" and kind in histograms:
+                    histograms[kind].labels(s.department, s.channel, s.priority).observe(effect.elapsed_s)
+
+    # -- the scanner ---------------------------------------------------------------------------
+
+    async def scan_now(self, conn: Any) -> datetime | None:
+        if self.settings.notify_clock == "event":
+            return await cases.event_time_now(conn, self.settings.notify_watermark_idle_s)
+        return self.clock.now()
 
     async def scan_once(self) -> int:
-        """Fire every due timer now; return how many fired."""
+        """Fire every step due now; return how many fired."""
         assert self.pool is not None and self.relay is not None
         total = 0
         while True:
-            now = self.clock.now()
             async with self.pool.acquire() as conn, conn.transaction():
-                fired, events = await fire_due(conn, now, self.settings.notify_scan_batch, list(self.senders))
-                await enqueue(conn, self.name, events)
-            for timer in fired:
-                self.metrics.sla_breaches.labels(timer.department, timer.kind).inc()
-                log.info("sla breached", extra={"case_id": timer.case_id, "timer": timer.kind,
-                                                "department": timer.department, "priority": timer.priority})
-            total += len(fired)
-            if fired:
+                now = await self.scan_now(conn)
+                if now is None:
+                    return total
+                result = await fire_due(conn, now, self.settings.notify_scan_batch, self.policies.current(),
+                                        self.deliverable, self.settings.notify_stale_after_s)
+                await enqueue(conn, self.name, result.events)
+            for step in result.fired:
+                self._count(step)
+            total += len(result.fired)
+            if result.events:
                 await self.relay.flush()
-            if len(fired) < self.settings.notify_scan_batch:
+            if result.claimed < self.settings.notify_scan_batch:
                 return total
 
-    async def deliver_once(self) -> int:
+    def _count(self, step: FiredStep) -> None:
+        m = self.metrics
+        if step.level == "warning":
+            m.sla_warnings.labels(step.department, step.kind).inc()
+        elif step.level == "breach":
+            m.sla_breaches.labels(step.department, step.kind).inc()
+        elif step.level == "escalation":
+            m.sla_escalations.labels(step.department, step.kind, step.step).inc()
+        if (step.action and step.action != "escalate") or step.level == "rule":
+            m.sla_actions.labels(step.department, step.action or "notify").inc()
+        log.info("sla step fired", extra={"case_id": step.case_id, "timer": step.kind, "cycle": step.cycle,
+                                          "step": step.step, "level": step.level, "department": step.department,
+                                          "priority": step.priority})
+
+    # -- delivery, gauges, housekeeping --------------------------------------------------------
+
+    async def deliver_once(self) -> DeliveryReport:
         assert self.pool is not None
-        if not self.senders:
-            return 0
-        return await deliver_due(self.pool, self.senders, self.metrics, lease_s=self.settings.notify_lease_s,
-                                 max_attempts=self.settings.notify_max_attempts)
+        if self._deliverer is None:
+            s = self.settings
+            self._deliverer = Deliverer(self.pool, self.senders, self.metrics, lease_s=s.notify_lease_s,
+                                        max_attempts=s.notify_max_attempts, rate_limit=s.notify_rate_limit,
+                                        rate_window_s=s.notify_rate_window_s)
+        return await self._deliverer.deliver_due()
+
+    async def refresh_gauges(self) -> None:
+        assert self.pool is not None
+        m = self.metrics
+        async with self.pool.acquire() as conn:
+            now = await self.scan_now(conn) or self.clock.now()
+            rates = await conn.fetch(
+                """SELECT department, count(*) FILTER (WHERE first_responded) AS answered, count(*) AS opened
+                     FROM sla_cases WHERE opened_at > $1::timestamptz - interval '7 days' AND opened_at <= $1
+                    GROUP BY department""", now)
+            clocks = await conn.fetch("SELECT kind, state, count(*) AS n FROM sla_timers WHERE state <> 'stopped' "
+                                      "GROUP BY kind, state")
+            failed = await conn.fetch("SELECT split_part(target, ':', 1) AS kind, count(*) AS n FROM notifications "
+                                      "WHERE status = 'failed' GROUP BY 1")
+        m.response_rate.clear()
+        for r in rates:
+            m.response_rate.labels(r["department"]).set(r["answered"] / r["opened"])
+        m.sla_open_clocks.clear()
+        for r in clocks:
+            m.sla_open_clocks.labels(r["kind"], r["state"]).set(r["n"])
+        m.notifications_undeliverable.clear()
+        for r in failed:
+            m.notifications_undeliverable.labels(r["kind"] if r["kind"] in ("webhook", "email") else "other").set(r["n"])
+
+
+    async def housekeeping(self) -> None:
+        """Forget event ids older than any redelivery (topic retention is 30 days) and stale crisis hits."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            await conn.execute("DELETE FROM notify_events_seen WHERE seen_at < now() - interval '35 days'")
+            await crisis.prune(conn, self.crisis)
 
 
 def main() -> int:
@@ -106,3 +214,4 @@ def main() -> int:
     settings = settings_loader.load(NotifySettings)
     logconf.configure("notify", settings.log_level)
     return run(NotifyService(settings))
+

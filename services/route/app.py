@@ -17,17 +17,23 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from services.common import settings as settings_loader
+from services.common.auth import parse_tokens
 from services.common.consumer_loop import Incoming
 from services.common.consumer_service import ConsumerService, every
-from services.common.errors import PoisonRecord
+from services.common.errors import ConfigError, PoisonRecord
 from services.common.outbox import enqueue
-from services.common.sla import first_response_due, validate_targets
+from services.common.slapolicy.holder import PolicyHolder
 from services.common.timeutil import parse_rfc3339, utcnow
-from services.common.topics import MENTIONS_CLASSIFIED, RESPONSES, EventType
+from services.common.topics import MENTIONS_CLASSIFIED, RESPONSES, SLA_ALERTS, EventType
+from services.route.api.handlers import CaseApi
 from services.route.batch import BatchRouter
+from services.route.playbook import Playbook
 from services.route.rules.reload import RulesHolder
 from services.route.settings import RouteSettings
+from services.route.sla_actions import apply_alerts
 from services.route.state import ThreadingPolicy
 from services.route.store import open_cases_by_department
 
@@ -74,15 +80,24 @@ def check_response(data: dict[str, Any]) -> dict[str, Any]:
 
 class RouteService(ConsumerService):
     name = "route"
-    topics = (MENTIONS_CLASSIFIED, RESPONSES)
-    expected_types = frozenset({EventType.MENTION_CLASSIFIED, EventType.RESPONSE_RECORDED})
+    topics = (MENTIONS_CLASSIFIED, RESPONSES, SLA_ALERTS)
+    expected_types = frozenset({EventType.MENTION_CLASSIFIED, EventType.RESPONSE_RECORDED, EventType.SLA_BREACHED})
     uses_database = True
 
     def __init__(self, settings: RouteSettings) -> None:
         super().__init__(settings, settings.route_group_id, settings.route_port)
         self.settings: RouteSettings = settings
-        self.targets = validate_targets(settings.sla_first_response_targets)
+        self.policies = PolicyHolder(settings.sla_policies_path or None, settings.sla_first_response_targets)
         self.rules = RulesHolder(Path(settings.route_rules_path) if settings.route_rules_path else None, self.metrics)
+        try:
+            tokens = parse_tokens(settings.route_api_tokens)
+        except ValueError as exc:
+            raise ConfigError(f"HEATDESK_ROUTE_API_TOKENS: {exc}") from exc
+        playbook = Playbook.load(Path(settings.route_playbook_path) if settings.route_playbook_path else None)
+        self.api = CaseApi(lambda: self.pool, tokens, lambda: self.rules.current().departments,
+                           lambda conn, events: enqueue(conn, self.name, events), self._flush, playbook)
+        self.api.register(self.http.app)
+        self.http.app.router.add_get("/openapi.json", _openapi)
         self.router = BatchRouter(
             self.rules.current,
             ThreadingPolicy(window=timedelta(seconds=settings.route_thread_window_s),
@@ -90,13 +105,25 @@ class RouteService(ConsumerService):
                             reopen=settings.route_reopen),
             self._due, timedelta(days=settings.route_repeat_window_days))
 
+    async def _flush(self) -> int:
+        assert self.relay is not None
+        return await self.relay.flush()
+
+    async def start(self) -> None:
+        if not self.api.tokens:
+            log.warning("no HEATDESK_ROUTE_API_TOKENS: the case API is open (development only)")
+        await super().start()
+
     def _due(self, created_at: datetime, priority: str, sla_policy: str, department: str, channel: str,
-             tags: Sequence[str]) -> datetime:
-        return first_response_due(created_at, priority, self.targets)
+             tags: Sequence[str], public: bool) -> datetime | None:
+        """The case's deadline of record, from the SLA policy the case names or selects (business time)."""
+        policy = self.policies.current().resolve(sla_policy, priority, department, channel, tags, public)
+        return policy.due("first_response", created_at)
 
     def extra_tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         return [every(stop, self.settings.route_open_cases_refresh_s, self.refresh_open_cases, log),
-                self.rules.watch(stop, self.settings.route_rules_reload_s)]
+                self.rules.watch(stop, self.settings.route_rules_reload_s),
+                self.policies.watch(stop, self.settings.sla_policies_reload_s)]
 
     async def handle(self, batch: Sequence[Incoming]) -> None:
         assert self.pool is not None and self.relay is not None
@@ -104,8 +131,15 @@ class RouteService(ConsumerService):
         mentions = [check_classified(i.event.data, departments) for i in batch
                     if i.event.type == EventType.MENTION_CLASSIFIED]
         responses = [check_response(i.event.data) for i in batch if i.event.type == EventType.RESPONSE_RECORDED]
+        alerts = [(i.event.id, i.event.data) for i in batch
+                  if i.event.type == EventType.SLA_BREACHED and i.event.data.get("action") in ("autoclose", "reassign")]
         async with self.pool.acquire() as conn, conn.transaction():
             result = await self.router.route(conn, mentions, responses)
+            if alerts:
+                outcomes = await apply_alerts(conn, alerts, result.events)
+                for outcome, n in outcomes.items():
+                    if n:
+                        self.metrics.sla_actions_applied.labels(outcome).inc(n)
             await enqueue(conn, self.name, result.events)
         await self.relay.flush()
         now = utcnow()
@@ -129,6 +163,19 @@ class RouteService(ConsumerService):
             self.metrics.open_cases.labels(department).set(n)
         for department in set(self.rules.current().departments) - set(counts):
             self.metrics.open_cases.labels(department).set(0)
+
+
+async def _openapi(_: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of the case API (kept in services/route/api/openapi.yaml)."""
+    return web.json_response(load_openapi())
+
+
+def load_openapi() -> dict[str, Any]:
+    from importlib import resources
+
+    import yaml
+
+    return yaml.safe_load(resources.files("services.route").joinpath("api", "openapi.yaml").read_text())
 
 
 def main() -> int:

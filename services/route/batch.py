@@ -28,8 +28,8 @@ from services.route.rules.match import decide
 from services.route.rules.model import RuleSet
 from services.route.state import CaseState, ThreadingPolicy, choose_case, raise_priority
 
-#: due(created_at, priority, sla_policy, department, channel, tags) → first-response deadline
-DueFunction = Callable[[datetime, str, str, str, str, Sequence[str]], datetime | None]
+#: due(created_at, priority, sla_policy, department, channel, tags, public) → first-response deadline
+DueFunction = Callable[[datetime, str, str, str, str, Sequence[str], bool], datetime | None]
 PRIVATE_KINDS = ("direct_message", "email")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
@@ -168,7 +168,8 @@ class BatchRouter:
             person_id=person_id, conversation_key=f"{mention['channel']}:{mention['author']['id']}",
             sla_policy=decision.sla_policy, opened_at=created_at, last_mention_at=created_at,
             first_response_due_at=self.due(created_at, decision.priority, decision.sla_policy, decision.department,
-                                           mention["channel"], decision.tags),
+                                           mention["channel"], decision.tags,
+                                           mention.get("kind", "post") not in PRIVATE_KINDS),
             mention_count=1, complaint_count=int(classification.get("intent") == "complaint"),
             tags=list(decision.tags), flags=flags, repeat_cases=prior[0], repeat_complaints=prior[1],
             public=mention.get("kind", "post") not in PRIVATE_KINDS, is_new=True, changed=True)
@@ -187,7 +188,7 @@ class BatchRouter:
             case.reopened_count += 1
             case.resolved_at = None
             case.first_response_due_at = self.due(created_at, case.priority, case.sla_policy, case.department,
-                                                  case.channel, case.tags)
+                                                  case.channel, case.tags, case.public)
         case.status = "open"  # a customer's post puts the ball back in the brand's court
 
 

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from services.classify.pipeline.rules import Classifier  # fills in a bare mention's classification
+    from services.classify.pipeline.classifier import Classifier  # fills in a bare mention's classification
     from services.route.rules.facts import facts
     from services.route.rules.match import decide
 

@@ -25,7 +25,7 @@ def snapshot(case: CaseState, author: dict[str, Any]) -> dict[str, Any]:
         "first_response_due_at": _ts(case.first_response_due_at), "first_response_at": _ts(case.first_response_at),
         "last_response_at": _ts(case.last_response_at), "resolved_at": _ts(case.resolved_at),
         "mention_count": case.mention_count, "reopened_count": case.reopened_count, "tags": list(case.tags),
-        "flags": list(case.flags), "public": case.public,
+        "flags": list(case.flags), "public": case.public, "assignee": case.assignee,
         "repeat_author": {"cases": case.repeat_cases, "complaints": case.repeat_complaints},
         "author": {"id": str(author.get("id")), "handle": author.get("handle"), "name": author.get("name"),
                    "followers": int(author.get("followers") or 0), "verified": bool(author.get("verified"))},

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 from services.common.config import ServiceSettings, setting
-from services.common.sla import DEFAULT_FIRST_RESPONSE_TARGETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +17,11 @@ class RouteSettings(ServiceSettings):
     route_reopen: bool = setting(True, "A complaint soon after resolution reopens the case (false: opens a new one)")
     route_reopen_window_s: float = setting(7 * 24 * 3600.0, "How soon after resolution a complaint reopens the case")
     route_repeat_window_days: float = setting(30.0, "Window of the repeat-author counts (cases, complaints)")
-    sla_first_response_targets: dict = setting(DEFAULT_FIRST_RESPONSE_TARGETS,
-                                               "First-response targets in seconds per priority, e.g. critical=900,high=3600")
+    sla_policies_path: str = setting("", "SLA policies YAML (empty: the shipped policies); the same file as notify's")
+    sla_policies_reload_s: float = setting(5.0, "How often the SLA policies file is checked for changes")
+    sla_first_response_targets: dict = setting({}, "First-response targets in seconds per priority, e.g. "
+                                                   "critical=900,high=3600: override the default policy's")
+    route_api_tokens: str = setting("", "department:token pairs for the case API (`*` = every department); "
+                                        "empty: the API is open - development only")
+    route_playbook_path: str = setting("", "Reply playbook YAML (empty: the shipped playbook)")
     route_open_cases_refresh_s: float = setting(15.0, "How often the open-cases gauge is recomputed")

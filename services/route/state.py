@@ -41,6 +41,7 @@ class CaseState:
     repeat_cases: int = 0
     repeat_complaints: int = 0
     public: bool = True
+    assignee: str | None = None
     is_new: bool = False
     changed: bool = False
 

@@ -14,11 +14,14 @@ from services.route.state import CaseState
 CASE_COLUMNS = ("id", "status", "department", "departments", "priority", "priority_score", "channel", "author_id",
                 "person_id", "conversation_key", "sla_policy", "opened_at", "last_mention_at",
                 "first_response_due_at", "first_response_at", "last_response_at", "resolved_at", "mention_count",
-                "complaint_count", "reopened_count", "tags", "flags", "repeat_cases", "repeat_complaints", "public")
+                "complaint_count", "reopened_count", "tags", "flags", "repeat_cases", "repeat_complaints", "public",
+                "assignee")
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    """JSON for a jsonb column. PostgreSQL cannot store U+0000 in text or jsonb; a NUL in a
+    platform's raw payload becomes U+FFFD rather than costing the whole mention."""
+    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
 
 
 async def existing_mentions(conn: asyncpg.Connection, ids: Sequence[str]) -> set[str]:

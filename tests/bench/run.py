@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.bench.common import REPO, machine
 
-SECTIONS = ["ingest", "classify", "route"]
+SECTIONS = ["end_to_end", "ingest", "classify", "route", "notify"]
 
 
 def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -41,7 +41,7 @@ def main() -> int:
         started = time.monotonic()
         print(f"== {name} ...", flush=True)
         try:
-            module = importlib.import_module(f"tests.bench.bench_{name}")
+            module = importlib.import_module(f"tests.bench.bench_{'e2e' if name == 'end_to_end' else name}")
             results[name] = module.run()
         except Exception as exc:  # noqa: BLE001 - report and go on with the other sections
             results[name] = {"failed": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}

@@ -132,3 +132,22 @@ async def test_malformed_mention_gets_problem_json_and_nothing_is_published(stac
                            until=lambda rs: any(e.data["id"] == sentinel for e in events(rs)), settle=1.0)
     assert not [r for r in raw if b"e2e-bad" in r.value]
     assert all(header_map(r.headers)["ce_type"] == EventType.MENTION_RECEIVED.encode() for r in raw)
+
+
+async def test_every_event_the_pipeline_produced_matches_its_published_schema(stack: Stack):
+    """Runs last in this module: whatever the tests above made flow, every record validates."""
+    from services.common.schemas import SCHEMA_FILES
+    from services.common.topics import all_topics
+
+    checked = 0
+    for spec in all_topics():
+        try:
+            records = await read_topic(stack.bootstrap, spec.name, until=lambda rs: len(rs) > 0, timeout=2,
+                                       settle=0.3)
+        except AssertionError:
+            continue  # nothing flowed on this topic
+        for event in events([r for r in records if header_map(r.headers).get("ce_type", b"").decode()
+                             in SCHEMA_FILES]):
+            validate_event(event)
+            checked += 1
+    assert checked >= 10

@@ -7,7 +7,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.classify.pipeline.rules import Classifier
+from services.classify.pipeline.classifier import Classifier
 from services.common import settings as loader
 from services.common.db import split_database
 from services.common.embedded import free_port

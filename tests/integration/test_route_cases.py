@@ -10,7 +10,7 @@ from services.common import settings as loader
 from services.common.embedded import free_port
 from services.common.envelope import Event
 from services.common.timeutil import format_rfc3339, utcnow
-from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, RESPONSES, EventType, department_topic
+from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, RESPONSES, SLA_ALERTS, EventType, department_topic
 from services.ingest.channels.common import build_response
 from services.route.app import RouteService
 from services.route.settings import RouteSettings
@@ -165,3 +165,37 @@ async def test_a_broken_rules_file_is_refused_and_the_old_rules_stay(service_env
     refused = svc.metrics.rules_reloads.labels("refused")._value.get()
     applied = svc.metrics.rules_reloads.labels("applied")._value.get()
     assert (refused, applied) == (1, 1)
+
+
+async def test_sla_actions_autoclose_a_pending_case_and_reassign_an_idle_one(service_env, broker, db):
+    t0 = utcnow() - timedelta(days=8)
+    waiting = classified_event("ac-1", "my parcel is late", author_id="7007", created_at=format_rfc3339(t0))
+    idle = classified_event("ri-1", "the app crashes on login, terrible", author_id="8008",
+                            created_at=format_rfc3339(t0))
+    reply = response_event("ac-r", t0 + timedelta(minutes=10), in_reply_to="ac-1")
+    async with Running(_service(service_env)):
+        await produce_events(broker.bootstrap, MENTIONS_CLASSIFIED, [waiting, idle])
+        await lifecycle(broker, 2)
+        await produce_events(broker.bootstrap, RESPONSES, [reply])
+        await lifecycle(broker, 3)
+        cases = {r["conversation_key"]: r for r in await db.fetch("SELECT * FROM cases")}
+        await db.execute("UPDATE cases SET assignee = 'kim' WHERE id = $1", cases["x:8008"]["id"])
+
+        def alert(case_id, action: str, step: str) -> Event:
+            at = format_rfc3339(t0 + timedelta(days=7))
+            return Event(type=EventType.SLA_BREACHED, source="test", key=str(case_id), subject=str(case_id), data={
+                "case_id": str(case_id), "timer": "resolution", "threshold": step, "department": "support",
+                "priority": "normal", "channel": "x", "started_at": at, "due_at": at, "fired_at": at,
+                "overdue_seconds": 0, "step_due_at": at, "action": action, "cycle": 0, "policy": "default"})
+
+        close = alert(cases["x:7007"]["id"], "autoclose", "autoclose")
+        reassign = alert(cases["x:8008"]["id"], "reassign", "reassign_idle")
+        await produce_events(broker.bootstrap, SLA_ALERTS, [close, close, reassign, reassign])  # redelivered too
+        out = await lifecycle(broker, 5)
+    assert sorted(e.type for e in out[3:]) == sorted([EventType.CASE_RESOLVED, EventType.CASE_ESCALATED])
+    closed = await db.fetchrow("SELECT status, first_response_at FROM cases WHERE id = $1", cases["x:7007"]["id"])
+    assert closed["status"] == "resolved"
+    resolved = next(e for e in out if e.type == EventType.CASE_RESOLVED)
+    assert resolved.data["response"]["automated"] is True and resolved.data["response"]["first"] is False
+    requeued = await db.fetchrow("SELECT assignee, priority FROM cases WHERE id = $1", cases["x:8008"]["id"])
+    assert requeued["assignee"] is None and requeued["priority"] != cases["x:8008"]["priority"]

@@ -1,201 +1,204 @@
-"""The first, rule-based spaCy pipeline: cue matching, then decisions with their cues.
+"""Rule components of the pipeline: entities, then cues (flags, department cues, spam, sarcasm).
 
-One `nlp.pipe` over the batch; a custom component records every matched cue on the Doc,
-and `decide` turns cues into sentiment, intent, flags, department scores and priority.
-Every decision carries the cues behind it, so an operator can see why a case landed where.
+Why rules next to trained models: flags are rare, costly to miss and must be explainable
+in one word ("lawyer"), so they are matcher rules an operator can read and extend in
+configuration. The trained text classifier (see `textcat`) receives the same cues as
+features, so a new cue in the configuration also informs sentiment, intent and department.
+
+Components (registered spaCy factories, in pipeline order):
+- `heatdesk_entities`: products and competitors from configuration (PhraseMatcher, set as
+  `doc.ents` so flag patterns can say "switch to <COMPETITOR>"), money amounts and
+  order/booking/ticket numbers (Matcher), exposed as `doc._.entities`.
+- `heatdesk_cues`: every matched cue, as `doc._.cues` = {"flag:legal_threat": ["lawyer"], …}.
+  A flag cue in the same clause as a preceding negator ("I'm not going to sue") is dropped.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from typing import Any
 
-import spacy
+from spacy.attrs import LOWER
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
 
-from services.classify.pipeline import lexicon
-
-MODEL_VERSION = "rules-2026.11.1"
+from services.classify.pipeline.config import ClassifyConfig, load_config
 
 if not Doc.has_extension("cues"):
     Doc.set_extension("cues", default=None)
 if not Doc.has_extension("entities"):
     Doc.set_extension("entities", default=None)
 
-_ORDER_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{3,}$", re.IGNORECASE)
+NEGATORS = frozenset({"not", "n't", "never", "no", "hardly", "nt", "cannot", "won't", "wont", "don't", "dont",
+                      "didn't", "didnt", "isn't", "wasn't", "nothing", "nobody", "without", "neither", "nor"})
+_CLAUSE_END = frozenset({".", ",", "!", "?", ";", ":", "but", "and", "or"})
+_MONEY_WORDS = ["usd", "eur", "gbp", "dollars", "dollar", "euros", "euro", "pounds", "quid", "bucks", "p"]
+_DIGIT = re.compile(r"\d")
+_MAYBE_ENTITY = re.compile(r"[$£€]|\b(?:usd|eur|gbp|dollars?|euros?|pounds|quid|bucks|p|order|booking|ticket|case|reservation|"
+                           r"confirmation|invoice|reference|ref)\b|\b[A-Z]{2,4}-?\d{3}", re.IGNORECASE)
+_ORDER_WORDS = ["order", "booking", "ticket", "case", "reservation", "confirmation", "invoice", "reference", "ref"]
 
 
-@Language.factory("heatdesk_cues")
-def make_cue_matcher(nlp: Language, name: str) -> CueMatcher:
-    return CueMatcher(nlp)
+@Language.factory("heatdesk_entities", default_config={"config_path": None})
+def make_entities(nlp: Language, name: str, config_path: str | None) -> EntityMatcher:
+    return EntityMatcher(nlp, load_config(config_path))
 
 
-class CueMatcher:
-    """Finds cue phrases (case-insensitive) and money / order-number entities."""
+@Language.factory("heatdesk_cues", default_config={"config_path": None})
+def make_cues(nlp: Language, name: str, config_path: str | None) -> CueMatcher:
+    return CueMatcher(nlp, load_config(config_path))
 
-    def __init__(self, nlp: Language) -> None:
-        self.matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-        groups: dict[str, tuple[str, ...]] = {"sentiment:negative": lexicon.NEGATIVE,
-                                               "sentiment:positive": lexicon.POSITIVE, "spam": lexicon.SPAM}
-        groups.update({f"department:{d}": cues for d, cues in lexicon.DEPARTMENTS.items()})
-        groups.update({f"flag:{f}": cues for f, cues in lexicon.FLAGS.items()})
-        for label, phrases in groups.items():
-            self.matcher.add(label, list(nlp.tokenizer.pipe(phrases)))
-        self.entities = Matcher(nlp.vocab)
-        self.entities.add("MONEY", [
+
+class EntityMatcher:
+    """Products and competitors (configuration), money and order numbers (patterns)."""
+
+    def __init__(self, nlp: Language, config: ClassifyConfig) -> None:
+        self.names = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.names.add("PRODUCT", list(nlp.tokenizer.pipe(config.products)))
+        handles = [f"@{c.replace(' ', '')}" for c in config.competitors]
+        self.names.add("COMPETITOR", list(nlp.tokenizer.pipe(list(config.competitors) + handles)))
+        self.patterns = Matcher(nlp.vocab)
+        self.patterns.add("MONEY", [
             [{"IS_CURRENCY": True}, {"LIKE_NUM": True}],
-            [{"LIKE_NUM": True}, {"LOWER": {"IN": ["usd", "eur", "gbp", "dollars", "euros", "pounds", "bucks"]}}],
+            [{"TEXT": {"REGEX": r"^[$£€]\d[\d,]*(\.\d+)?[kK]?$"}}],
+            [{"LIKE_NUM": True}, {"LOWER": {"IN": _MONEY_WORDS}}],
         ])
-        self.entities.add("ORDER_ID", [
-            [{"LOWER": {"IN": ["order", "booking", "ticket", "case", "reservation", "confirmation"]}},
-             {"LOWER": {"IN": ["#", "no", "no.", ".", "number", "nr", ":"]}, "OP": "*"},
+        self.patterns.add("ORDER_ID", [
+            [{"LOWER": {"IN": _ORDER_WORDS}},
+             {"LOWER": {"IN": ["#", "no", "no.", ".", "number", "nr", ":", "id"]}, "OP": "*"},
              {"TEXT": {"REGEX": r"^#?[A-Za-z0-9][A-Za-z0-9-]{3,}$"}, "LIKE_NUM": False, "OP": "?"},
              {"TEXT": {"REGEX": r"^#?[A-Za-z0-9-]*\d[A-Za-z0-9-]*$"}}],
+            [{"TEXT": {"REGEX": r"^[A-Z]{2,4}-?\d{3,}(-\d+)?$"}}],
         ])
 
     def __call__(self, doc: Doc) -> Doc:
-        cues: dict[str, list[str]] = defaultdict(list)
-        for match_id, start, end in self.matcher(doc):
-            label = doc.vocab.strings[match_id]
-            text = doc[start:end].text.lower()
-            if label.startswith("sentiment:") and _negated(doc, start):
-                # "not happy" is negative, "never disappointed" is not a complaint.
-                label = "sentiment:negative" if label == "sentiment:positive" else "sentiment:negated"
-                text = f"{doc[start - 1].lower_ if start else ''} {text}".strip()
-            cues[label].append(text)
-        cues.pop("sentiment:negated", None)
-        doc._.cues = dict(cues)
-        entities = []
-        for match_id, start, end in self.entities(doc):
+        spans = [Span(doc, s, e, label=m) for m, s, e in self.names(doc)]
+        entities: list[dict[str, str]] = []
+        if spans:
+            doc.ents = filter_spans(spans)  # longest wins: "Hooli Buds" over "Hooli"
+        if spans:
+            entities = [{"label": e.label_.lower(), "text": e.text, "value": e.text} for e in doc.ents]
+        seen_money: set[int] = set()
+        # Money and order numbers need a digit next to a currency or an order word: most posts
+        # have neither, and skip the Matcher (the slowest part of this component).
+        text = doc.text
+        matches = self.patterns(doc) if _DIGIT.search(text) and _MAYBE_ENTITY.search(text) else []
+        for match_id, start, end in sorted(matches, key=lambda m: (m[1], -m[2])):
             label = doc.vocab.strings[match_id]
             span = doc[start:end]
-            value = span.text if label == "MONEY" else span[-1].text.lstrip("#")
+            if label == "MONEY":
+                if start in seen_money:
+                    continue
+                seen_money.update(range(start, end))
+                value = span.text
+            else:
+                value = span[-1].text.lstrip("#")
             entities.append({"label": label.lower(), "text": span.text, "value": value})
         doc._.entities = _dedupe(entities)
         return doc
 
 
-_NEGATORS = frozenset({"not", "n't", "never", "no", "hardly", "nt"})
-
-
-def _negated(doc: Doc, start: int, window: int = 3) -> bool:
-    """A negator within `window` tokens before the cue, inside the same clause."""
-    for i in range(start - 1, max(-1, start - 1 - window), -1):
-        token = doc[i]
-        if token.is_punct:
-            return False
-        if token.lower_ in _NEGATORS:
-            return True
-    return False
-
-
 def _dedupe(entities: list[dict[str, str]]) -> list[dict[str, str]]:
     seen, out = set(), []
     for e in entities:
-        key = (e["label"], e["value"])
+        key = (e["label"], e["value"].lower())
         if key not in seen:
             seen.add(key)
             out.append(e)
     return out
 
 
-def build_pipeline() -> Language:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("heatdesk_cues")
-    return nlp
+class CueMatcher:
+    """Finds every configured cue; the words found are the explanation of each flag."""
+
+    def __init__(self, nlp: Language, config: ClassifyConfig) -> None:
+        self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.patterns = Matcher(nlp.vocab)
+        groups: dict[str, tuple[str, ...]] = {"spam": config.spam}
+        groups.update({f"department:{d}": cues for d, cues in config.departments.items()})
+        groups["sarcasm"] = config.sarcasm + config.sarcasm_emoji
+        self.gates: list[tuple[tuple[frozenset[int], ...], tuple[str, ...]]] = []
+        for flag, rule in config.flags.items():
+            groups[f"flag:{flag}"] = rule.phrases
+            if rule.patterns:
+                self.patterns.add(f"flag:{flag}", list(rule.patterns))
+                for pattern in rule.patterns:
+                    self._add_gate(nlp, pattern)
+            if rule.unless:
+                self.phrases.add(f"unless:{flag}", list(nlp.tokenizer.pipe(rule.unless)))
+        for label, phrases in groups.items():
+            if phrases:
+                self.phrases.add(label, list(nlp.tokenizer.pipe(phrases)))
+
+    def _add_gate(self, nlp: Language, pattern: list[dict[str, Any]]) -> None:
+        """The Matcher is the slow part of the pipeline (~100 µs a post), so it runs only on
+        posts that could match: for some pattern, every required token's word list (or
+        entity type) is present in the post. Tokens matched by shape or regex are not checked."""
+        words: list[frozenset[int]] = []
+        ents: list[str] = []
+        for spec in pattern:
+            if not spec or spec.get("OP") in ("?", "*"):
+                continue
+            if "ENT_TYPE" in spec:
+                ents.append(spec["ENT_TYPE"])
+                continue
+            lower = spec.get("LOWER")
+            choices = [lower] if isinstance(lower, str) else (lower or {}).get("IN")
+            if choices:
+                words.append(frozenset(nlp.vocab.strings.add(w) for w in choices))
+        words.sort(key=len)  # the smallest set is usually the rarest: fail fast
+        self.gates.append((tuple(words), tuple(ents)))
+
+    def _needs_matcher(self, doc: Doc) -> bool:
+        lowers = set(doc.to_array(LOWER).tolist())
+        labels = {e.label_ for e in doc.ents} if doc.ents else set()
+        return any(all(not w.isdisjoint(lowers) for w in words) and all(e in labels for e in ents)
+                   for words, ents in self.gates)
+
+    def __call__(self, doc: Doc) -> Doc:
+        cues: dict[str, list[str]] = defaultdict(list)
+        found = list(self.phrases(doc)) + (list(self.patterns(doc)) if self._needs_matcher(doc) else [])
+        matches = [(doc.vocab.strings[m], s, e) for m, s, e in found]
+        vetoes = [(label[7:], s, e) for label, s, e in matches if label.startswith("unless:")]
+        for label, start, end in matches:
+            if label.startswith("unless:"):
+                continue
+            if label.startswith("flag:") and (negated(doc, start) or any(
+                    f == label[5:] and s < end and start < e for f, s, e in vetoes)):
+                continue
+            cues[label].append(doc[start:end].text.lower())
+        if doc.ents and any(e.label_ == "COMPETITOR" for e in doc.ents):
+            cues["flag:competitor_mention"] = [e.text for e in doc.ents if e.label_ == "COMPETITOR"]
+        doc._.cues = {k: _unique(v) for k, v in cues.items()}
+        return doc
 
 
-def _bucket(score: int) -> str:
-    if score >= 75:
-        return "critical"
-    if score >= 50:
-        return "high"
-    if score >= 25:
-        return "normal"
-    return "low"
+def _unique(words: list[str]) -> list[str]:
+    """Distinct words, dropping a cue contained in a longer one ("court" in "see you in court")."""
+    if len(words) == 1:
+        return words
+    out: list[str] = []
+    for w in sorted(set(words), key=lambda x: (-len(x), x)):
+        padded = f" {w} "
+        if not any(padded in f" {longer} " for longer in out):
+            out.append(w)
+    return sorted(out)
 
 
-def decide(doc: Doc, author: dict[str, Any], repost_count: int = 0) -> dict[str, Any]:
-    """Turn the cues of one Doc into the v1 Classification."""
-    cues: dict[str, list[str]] = doc._.cues or {}
-    neg = len(cues.get("sentiment:negative", []))
-    pos = len(cues.get("sentiment:positive", []))
-    flags = sorted(f.split(":", 1)[1] for f in cues if f.startswith("flag:"))
-    threat = any(f in flags for f in ("escalation_threat", "churn_threat", "legal_threat", "safety_issue"))
-    neg_effective = neg + (1 if threat else 0)
-
-    polarity = (pos - neg_effective) / (pos + neg_effective + 1)
-    if polarity <= -0.2:
-        sentiment = {"label": "negative", "score": round(min(1.0, 0.5 + abs(polarity) / 2), 3)}
-    elif polarity >= 0.2:
-        sentiment = {"label": "positive", "score": round(min(1.0, 0.5 + polarity / 2), 3)}
-    else:
-        sentiment = {"label": "neutral", "score": round(1.0 - abs(polarity), 3)}
-
-    first = doc[0].lower_ if len(doc) else ""
-    is_question = "?" in doc.text or first in lexicon.QUESTION_OPENERS
-    if cues.get("spam"):
-        intent = "spam"
-    elif sentiment["label"] == "negative" or threat:
-        intent = "complaint"
-    elif is_question:
-        intent = "question"
-    elif sentiment["label"] == "positive":
-        intent = "praise"
-    elif any(k.startswith("department:") for k in cues):
-        intent = "feedback"
-    else:
-        intent = "other"
-
-    dept_hits = {d: len(cues.get(f"department:{d}", [])) for d in lexicon.DEPARTMENTS}
-    followers = int(author.get("followers") or 0)
-    verified = bool(author.get("verified"))
-    if any(f in flags for f in ("escalation_threat", "legal_threat", "safety_issue")):
-        dept_hits["pr"] += 1  # threats must reach PR (or legal) at once (DESIGN.md)
-    total = sum(dept_hits.values())
-    if total == 0:
-        scores = {d: (1.0 if d == "support" else 0.0) for d in dept_hits}
-    else:
-        scores = {d: round(n / total, 3) for d, n in dept_hits.items()}
-    # Ties break in the declared order of DEPARTMENTS (billing, product, pr, support).
-    department = max(scores, key=lambda d: scores[d])
-
-    intent_base = {"complaint": 40, "question": 25, "feedback": 20, "other": 10, "praise": 5, "spam": 0}[intent]
-    negativity = int(20 * sentiment["score"]) if sentiment["label"] == "negative" else 0
-    flag_points = {"escalation_threat": 20, "legal_threat": 25, "churn_threat": 15, "safety_issue": 30}
-    flag_score = min(40, sum(flag_points.get(f, 0) for f in flags))
-    reach = min(15, int(4 * math.log10(followers + 1))) + (5 if verified else 0)
-    virality = min(10, int(3 * math.log10(repost_count + 1)))
-    score = 0 if intent == "spam" else max(0, min(100, intent_base + negativity + flag_score + reach + virality))
-
-    return {
-        "sentiment": sentiment,
-        "intent": intent,
-        "flags": flags,
-        "department": department,
-        "department_scores": scores,
-        "entities": doc._.entities or [],
-        "priority": {"score": score, "bucket": _bucket(score),
-                     "components": {"intent": intent_base, "negativity": negativity, "flags": flag_score,
-                                    "reach": reach, "virality": virality}},
-        "cues": {k: sorted(set(v)) for k, v in sorted(cues.items())},
-        "model_version": MODEL_VERSION,
-    }
+def negated(doc: Doc, start: int, window: int = 4) -> bool:
+    """A negator within `window` tokens before position `start`, inside the same clause."""
+    for i in range(start - 1, max(-1, start - 1 - window), -1):
+        lower = doc[i].lower_
+        if lower in _CLAUSE_END:
+            return False
+        if lower in NEGATORS:
+            return True
+    return False
 
 
-class Classifier:
-    """Batch classifier: one `nlp.pipe` per batch."""
-
-    def __init__(self, batch_size: int = 256) -> None:
-        self.nlp = build_pipeline()
-        self.batch_size = batch_size
-        self.model_version = MODEL_VERSION
-
-    def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        docs = self.nlp.pipe((m["text"] for m in mentions), batch_size=self.batch_size)
-        return [decide(doc, m.get("author") or {}, int((m.get("metrics") or {}).get("reposts", 0)))
-                for doc, m in zip(docs, mentions, strict=True)]
+def flags_of(cues: dict[str, Any]) -> list[str]:
+    """The flag names present in a cue dict, sorted."""
+    return sorted(k.split(":", 1)[1] for k in cues if k.startswith("flag:"))

@@ -9,7 +9,6 @@ import pytest
 from services.common.errors import ConfigError
 from services.common.settings import describe, env_name, load, parse_mapping
 from services.ingest.settings import IngestSettings
-from services.route.settings import RouteSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,11 +182,17 @@ def test_describe_rows_for_ingest_settings():
 
 
 def test_describe_renders_mapping_defaults_in_the_env_syntax_that_load_accepts():
-    rows = {var: default for var, default, _ in describe(RouteSettings)}
+    from services.common.config import setting
+
+    @dataclasses.dataclass(frozen=True)
+    class WithTargets:
+        sla_first_response_targets: dict = setting({"critical": 900.0, "high": 3600.0}, "targets")
+
+    rows = {var: default for var, default, _ in describe(WithTargets)}
     rendered = rows["HEATDESK_SLA_FIRST_RESPONSE_TARGETS"]
-    assert rendered == "critical=900,high=3600,normal=14400,low=86400"
-    reloaded = load(RouteSettings, {"HEATDESK_SLA_FIRST_RESPONSE_TARGETS": rendered})
-    assert reloaded.sla_first_response_targets == RouteSettings().sla_first_response_targets
+    assert rendered == "critical=900,high=3600"
+    reloaded = load(WithTargets, {"HEATDESK_SLA_FIRST_RESPONSE_TARGETS": rendered})
+    assert reloaded.sla_first_response_targets == WithTargets().sla_first_response_targets
 
 
 def test_describe_without_doc_metadata_gives_empty_doc():

@@ -1,10 +1,10 @@
-"""services.classify.pipeline.rules: the rule-based classifier on realistic mentions."""
+"""services.classify.pipeline.classifier: the shipped pipeline (rules + trained heads) on realistic mentions."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.classify.pipeline.rules import MODEL_VERSION, Classifier
+from services.classify.pipeline.classifier import Classifier
 
 BUCKETS = ("low", "normal", "high", "critical")
 
@@ -57,7 +57,7 @@ def test_legal_threat_reaches_pr(classify):
 def test_churn_threat(classify):
     c = classify("I'm cancelling my subscription and switching to Globex")
     assert "churn_threat" in c["flags"]
-    assert {"cancelling my", "switching to"} <= set(c["cues"]["flag:churn_threat"])
+    assert {"cancelling my subscription", "switching to globex"} <= set(c["cues"]["flag:churn_threat"])
     assert c["intent"] == "complaint"
     assert c["department"] == "billing"
     assert at_least(c["priority"]["bucket"], "high")
@@ -78,7 +78,7 @@ def test_how_to_question(classify):
     assert c["department"] == "support"
     assert c["intent"] == "question"
     assert c["sentiment"]["label"] == "neutral"
-    assert c["department_scores"]["support"] == 1.0
+    assert c["department_scores"]["support"] == max(c["department_scores"].values()) >= 0.9
 
 
 def test_question_without_question_mark_by_opener(classify):
@@ -173,7 +173,7 @@ def test_score_is_bounded(classify):
 
 def test_result_shape_and_model_version(classifier, classify):
     c = classify("hello there")
-    assert c["model_version"] == MODEL_VERSION == classifier.model_version
+    assert c["model_version"] == classifier.model_version
     assert c["model_version"]
     assert set(c) >= {"sentiment", "intent", "flags", "department", "department_scores", "entities", "priority",
                       "cues", "model_version"}
@@ -191,7 +191,7 @@ def test_neutral_text_defaults_to_support_other(classify):
     assert c["intent"] == "other"
     assert c["department"] == "support"
     assert c["sentiment"]["label"] == "neutral"
-    assert c["cues"] == {}
+    assert not [k for k in c["cues"] if k.startswith(("flag:", "spam", "sarcasm", "routing:"))]
 
 
 def test_empty_text_does_not_crash(classify):

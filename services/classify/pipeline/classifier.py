@@ -1,0 +1,194 @@
+"""The classifier the service runs: one spaCy pipeline per process, one `nlp.pipe` per batch,
+and `decide`, which turns rule cues and model probabilities into the v1 Classification.
+
+Pipeline: social-text tokenizer → `heatdesk_entities` → `heatdesk_cues` → `heatdesk_textcat`.
+`decide` is where rules and model meet, each step recorded in `cues`:
+- sentiment, intent, department come from the trained heads;
+- sarcasm markers (🙄, "/s", "thanks for nothing") turn a positive reading negative;
+- threats make a post a complaint; a threat or safety phrase in a clearly positive post
+  ("I'll tell everyone how good you are", "proud of how you handled the recall") is not a
+  flag and is dropped, with the words kept under `suppressed:<flag>` in `cues`;
+- text in another language (the mention's `language`, else `detect_language`) is not
+  guessed at: neutral, "other", support, no flags, language in the result, and 15 priority
+  points so a person who reads the language sees it (`components.language`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from services.classify.pipeline import rules, textcat  # noqa: F401  (registers the factories)
+from services.classify.pipeline.config import ClassifyConfig, config_path, load_config
+from services.classify.pipeline.priority import bucket, priority
+from services.classify.pipeline.rules import flags_of
+from services.classify.pipeline.tokenizer import make_nlp
+from services.common.language import detect_language
+
+THREATS = frozenset({"escalation_threat", "churn_threat", "legal_threat"})
+SERIOUS = frozenset({"escalation_threat", "legal_threat", "safety_issue"})
+POSITIVE_CONTEXT = 0.6  # P(positive) above which a threat phrase is read as praise ("I'll tell everyone!")
+UNREAD_LANGUAGE_POINTS = 15
+
+
+def build_pipeline(with_textcat: bool = True, model_dir: str | Path | None = None,
+                   config: str | Path | None = None) -> Language:
+    """The Heatdesk pipeline; without textcat for training (features only need the rules)."""
+    nlp = make_nlp()
+    cfg = {"config_path": str(config) if config else None}
+    nlp.add_pipe("heatdesk_entities", config=cfg)
+    nlp.add_pipe("heatdesk_cues", config=cfg)
+    if with_textcat:
+        nlp.add_pipe("heatdesk_textcat", config={"model_dir": str(model_dir) if model_dir else None})
+    return nlp
+
+
+@lru_cache(maxsize=4)
+def _shared_pipeline(model_dir: str | None, config: str | None) -> Language:
+    """One pipeline per (model, configuration) and process: the model is loaded once."""
+    return build_pipeline(True, model_dir, config)
+
+
+def model_version(nlp: Language, config: str | Path | None = None) -> str:
+    """The trained model's version plus a digest of the rules configuration: both decide."""
+    meta = nlp.get_pipe("heatdesk_textcat").model.meta
+    digest = hashlib.sha256(config_path(config).read_bytes()).hexdigest()[:8]
+    return f"{meta['version']};rules+{digest}"
+
+
+def _language(mention: dict[str, Any]) -> str | None:
+    # Ingest sets `language` (None when its detector abstained: read as English); only a
+    # mention without the field at all is detected here.
+    lang = mention["language"] if "language" in mention else detect_language(mention.get("text") or "")
+    return lang.lower().replace("_", "-").split("-")[0] if isinstance(lang, str) and lang else None
+
+
+def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: str,
+           language: str | None = None) -> dict[str, Any]:
+    """Rule cues + model probabilities of one English Doc → the v1 Classification."""
+    departments = tuple(config.departments)
+    probs = doc._.textcat
+    rule_cues: dict[str, list[str]] = doc._.cues or {}
+    cues: dict[str, list[str]] = {k: list(v) for k, v in rule_cues.items()}
+    for key, words in (doc._.textcat_cues or {}).items():
+        cues[key] = sorted(set(cues.get(key, [])) | set(words))
+
+    sent = probs["sentiment"]
+    label = max(sent, key=sent.__getitem__)
+    sentiment = {"label": label, "score": round(sent[label], 3)}
+    if label == "positive" and cues.get("sarcasm"):
+        sentiment = {"label": "negative", "score": round(sent["positive"], 3)}
+        cues["sentiment:negative"] = sorted(set(cues.get("sentiment:negative", [])) | {"sarcasm"})
+
+    flags = flags_of(cues)
+    if sentiment["label"] == "positive" and sentiment["score"] >= POSITIVE_CONTEXT:
+        for flag in (THREATS | {"safety_issue"}).intersection(flags):
+            cues[f"suppressed:{flag}"] = cues.pop(f"flag:{flag}")
+        flags = flags_of(cues)
+
+    intents = probs["intent"]
+    intent = max(intents, key=intents.__getitem__)
+    if intent == "praise" and sentiment["label"] == "negative":
+        intent = "complaint"
+    if SERIOUS.intersection(flags) and intent in ("praise", "feedback", "other", "spam"):
+        intent = "complaint"
+
+    scores = _department_scores(probs["department"], rule_cues, departments)
+    department = max(departments, key=lambda d: scores[d])  # ties: configuration order
+    routed = _routed_department(flags, config)
+    if routed is not None:
+        department, reason = routed
+        cues[f"routing:{department}"] = [reason]
+    author = mention.get("author") or {}
+    reposts = (mention.get("metrics") or {}).get("reposts", 0)
+    result_priority = priority(sentiment, intent, flags, author if isinstance(author, dict) else {},
+                               reposts if isinstance(reposts, int) else 0)
+    return {
+        "sentiment": sentiment,
+        "intent": intent,
+        "flags": flags,
+        "department": department,
+        "department_scores": scores,
+        "entities": doc._.entities or [],
+        "priority": result_priority,
+        "cues": {k: sorted(set(v)) for k, v in sorted(cues.items()) if v},
+        "model_version": version,
+        "language": language or "en",
+    }
+
+
+def _routed_department(flags: list[str], config: ClassifyConfig) -> tuple[str, str] | None:
+    """Configured routing that outranks the topic: the shipped default sends safety incidents
+    to PR (the issue lists them under PR), whatever product they concern."""
+    for flag in flags:
+        target = config.flag_department.get(flag)
+        if target in config.departments:
+            return target, flag
+    return None
+
+
+def _department_scores(model: dict[str, float], cues: dict[str, list[str]], departments: tuple[str, ...]) -> dict[str, float]:
+    """Model probabilities; departments the model does not know (added in configuration) share
+    half the mass by their cue counts, so a new department routes before any retraining."""
+    if all(d in model for d in departments):
+        return {d: round(model[d], 3) for d in departments}
+    hits = {d: len(cues.get(f"department:{d}", [])) for d in departments}
+    total = sum(hits.values())
+    return {d: round(0.5 * model.get(d, 0.0) + (0.5 * hits[d] / total if total else 0.0), 3) for d in departments}
+
+
+def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...], version: str) -> dict[str, Any]:
+    """Text the English pipeline cannot read: no guess, a neutral result that a human triages."""
+    dept = "support" if "support" in departments else departments[-1]
+    author = mention.get("author") or {}
+    result_priority = priority({"label": "neutral", "score": 0.0}, "other", [], author if isinstance(author, dict) else {})
+    result_priority["components"]["language"] = UNREAD_LANGUAGE_POINTS
+    result_priority["score"] = min(100, result_priority["score"] + UNREAD_LANGUAGE_POINTS)
+    result_priority["bucket"] = bucket(result_priority["score"])
+    return {
+        "sentiment": {"label": "neutral", "score": 0.0},
+        "intent": "other",
+        "flags": [],
+        "department": dept,
+        "department_scores": {d: (1.0 if d == dept else 0.0) for d in departments},
+        "entities": [],
+        "priority": result_priority,
+        "cues": {"fallback:language": [language]},
+        "model_version": version,
+        "language": language,
+    }
+
+
+class Classifier:
+    """Batch classifier used by the service and the CLI: one `nlp.pipe` per batch.
+
+    The pipeline is built once per process (per model directory and configuration) and
+    shared by every instance, so tests and CLI commands do not reload the model.
+    """
+
+    def __init__(self, batch_size: int = 256, model_dir: str | Path | None = None,
+                 config: str | Path | None = None) -> None:
+        self.nlp = _shared_pipeline(str(model_dir) if model_dir else None, str(config) if config else None)
+        self.batch_size = batch_size
+        self.config = load_config(config)
+        self.departments = tuple(self.config.departments)
+        self.model_version = model_version(self.nlp, config)
+
+    def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any] | None] = [None] * len(mentions)
+        english: list[int] = []
+        languages = [_language(m) for m in mentions]
+        for i, (m, lang) in enumerate(zip(mentions, languages, strict=True)):
+            if lang is not None and lang != "en":
+                results[i] = fallback(m, lang, self.departments, self.model_version)
+            else:
+                english.append(i)
+        docs = self.nlp.pipe((mentions[i].get("text") or "" for i in english), batch_size=self.batch_size)
+        for i, doc in zip(english, docs, strict=True):
+            results[i] = decide(doc, mentions[i], self.config, self.model_version, languages[i])
+        return [r for r in results if r is not None]

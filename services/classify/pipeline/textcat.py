@@ -1,0 +1,176 @@
+"""The trained text classifier: one spaCy component, three softmax heads (sentiment, intent,
+department) over one shared feature pass.
+
+Why not three `textcat` components: each would tokenise features again (three passes, a
+third of the throughput), and spaCy's hashed bag-of-words weights cannot be read back as
+words, while operators need every decision explained. This component is the same model
+family as spaCy's `TextCatBOW` (a linear model over words, word pairs and extra features),
+with readable feature names: the explanation of a label is the list of features that
+pushed it above the runner-up label, in the words of the post.
+
+Artefacts (written by `services.classify.train`, loaded once per process):
+`models/textcat/meta.json` (heads, labels, vocabulary, version, training report) and
+`models/textcat/weights.npz` (float16 weight matrix, float32 biases).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import minibatch
+
+from services.classify.pipeline.features import Featurizer, cue_words
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+TEXTCAT_DIR = MODELS_DIR / "textcat"
+LEXICON_PATH = MODELS_DIR / "lexicon.json"
+HEADS: dict[str, tuple[str, ...]] = {
+    "sentiment": ("negative", "neutral", "positive"),
+    "intent": ("complaint", "question", "praise", "feedback", "spam", "other"),
+    "department": ("billing", "product", "pr", "support"),
+}
+EXPLAIN_TOP = 3
+
+if not Doc.has_extension("textcat"):
+    Doc.set_extension("textcat", default=None)
+if not Doc.has_extension("textcat_cues"):
+    Doc.set_extension("textcat_cues", default=None)
+
+
+def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, float]:
+    return json.loads(path.read_text(encoding="utf-8"))["valence"]
+
+
+class LinearModel:
+    """Weights and vocabulary of the three heads; pure numpy, shared by training and inference."""
+
+    def __init__(self, vocab: list[str], weights: np.ndarray, bias: np.ndarray,
+                 heads: dict[str, tuple[str, ...]], meta: dict[str, Any] | None = None) -> None:
+        self.vocab = vocab
+        self.index = {name: i for i, name in enumerate(vocab)}
+        self.W = np.asarray(weights, dtype=np.float32)
+        self.b = np.asarray(bias, dtype=np.float32)
+        self.heads = heads
+        self.meta = meta or {}
+        self.slices: dict[str, slice] = {}
+        start = 0
+        for head, labels in heads.items():
+            self.slices[head] = slice(start, start + len(labels))
+            start += len(labels)
+
+    @classmethod
+    def load(cls, directory: Path = TEXTCAT_DIR) -> LinearModel:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        arrays = np.load(directory / "weights.npz")
+        heads = {h: tuple(labels) for h, labels in meta["heads"].items()}
+        return cls(meta.pop("vocab"), arrays["W"], arrays["b"], heads, meta)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(directory / "weights.npz", W=self.W.astype(np.float16), b=self.b)
+        meta = {**self.meta, "heads": {h: list(v) for h, v in self.heads.items()}, "vocab": self.vocab}
+        (directory / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=0), encoding="utf-8")
+
+    def encode(self, feats: dict[str, float]) -> tuple[list[int], list[float]]:
+        idx, val = [], []
+        get = self.index.get
+        for name, value in feats.items():
+            i = get(name)
+            if i is not None:
+                idx.append(i)
+                val.append(value)
+        return idx, val
+
+    def predict(self, encoded: list[tuple[list[int], list[float]]], explain: bool = True
+                ) -> list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]]:
+        """Per document: {head: {label: probability}} and {"head:label": [feature names]}, the
+        features that most favour the chosen label over the runner-up, strongest first."""
+        if not encoded:
+            return []
+        lengths = np.fromiter((len(i) for i, _ in encoded), dtype=np.int64, count=len(encoded))
+        idx = np.fromiter((i for ids, _ in encoded for i in ids), dtype=np.int64, count=int(lengths.sum()))
+        val = np.fromiter((v for _, vals in encoded for v in vals), dtype=np.float32, count=int(lengths.sum()))
+        contrib = self.W[idx] * val[:, None]
+        scores = np.zeros((len(encoded), self.W.shape[1]), dtype=np.float32)
+        nonempty = lengths > 0
+        if idx.size:
+            offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            scores[nonempty] = np.add.reduceat(contrib, offsets[nonempty], axis=0)
+        scores += self.b
+        n_docs = len(encoded)
+        doc_of = np.repeat(np.arange(n_docs), lengths)
+        rows = np.arange(idx.size)
+        per_head: list[tuple[str, tuple[str, ...], list[list[float]], np.ndarray, list[list[int]] | None]] = []
+        for head, labels in self.heads.items():
+            sl = self.slices[head]
+            s = scores[:, sl]
+            e = np.exp(s - s.max(axis=1, keepdims=True))
+            p = e / e.sum(axis=1, keepdims=True)
+            order = np.argsort(-p, axis=1)
+            ranked = None
+            if explain and idx.size:
+                # Margin of each feature for the chosen label over the runner-up, all posts at once;
+                # then one sort by (post, -margin) yields each post's strongest features first.
+                best, runner = sl.start + order[:, 0], sl.start + order[:, 1]
+                margin = contrib[rows, best[doc_of]] - contrib[rows, runner[doc_of]]
+                keep = margin > 0.05
+                kept_docs, kept_margin, kept_idx = doc_of[keep], margin[keep], idx[keep]
+                ranking = np.lexsort((-kept_margin, kept_docs))
+                sorted_docs = kept_docs[ranking]
+                sorted_idx = kept_idx[ranking].tolist()
+                bounds = np.searchsorted(sorted_docs, np.arange(n_docs + 1)).tolist()
+                ranked = [sorted_idx[bounds[d]:min(bounds[d + 1], bounds[d] + EXPLAIN_TOP * 3)] for d in range(n_docs)]
+            per_head.append((head, labels, p.tolist(), order[:, 0], ranked))
+        out: list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]] = []
+        for d in range(n_docs):
+            probs: dict[str, dict[str, float]] = {}
+            cues: dict[str, list[str]] = {}
+            for head, labels, p_list, top_label, ranked in per_head:
+                probs[head] = dict(zip(labels, p_list[d], strict=True))
+                if ranked is not None and ranked[d]:
+                    cues[f"{head}:{labels[top_label[d]]}"] = [self.vocab[i] for i in ranked[d]]
+            out.append((probs, cues))
+        return out
+
+
+@Language.factory("heatdesk_textcat", default_config={"model_dir": None, "explain": True})
+def make_textcat(nlp: Language, name: str, model_dir: str | None, explain: bool) -> TextClassifier:
+    return TextClassifier(Path(model_dir) if model_dir else TEXTCAT_DIR, explain)
+
+
+class TextClassifier:
+    """spaCy component: sets `doc._.textcat` (probabilities) and `doc._.textcat_cues`."""
+
+    def __init__(self, model_dir: Path, explain: bool = True) -> None:
+        self.model = LinearModel.load(model_dir)
+        self.featurize = Featurizer(load_lexicon(model_dir.parent / "lexicon.json"))
+        self.explain = explain
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        for batch in minibatch(docs, size=batch_size):
+            encoded = [self.model.encode(self.featurize(doc)) for doc in batch]
+            for doc, (probs, top) in zip(batch, self.model.predict(encoded, self.explain), strict=True):
+                doc._.textcat = probs
+                doc._.textcat_cues = {key: _words(names, doc._.polar_words, doc._.cues) for key, names in top.items()}
+                yield doc
+
+
+def _words(names: list[str], polar: dict[str, list[str]] | None, rules: dict[str, list[str]] | None) -> list[str]:
+    """Up to EXPLAIN_TOP distinct cue words for a ranked list of feature names."""
+    words: list[str] = []
+    for name in names:
+        for word in cue_words(name, polar, rules):
+            if word not in words:
+                words.append(word)
+        if len(words) >= EXPLAIN_TOP:
+            break
+    return words[:EXPLAIN_TOP]

@@ -1,0 +1,210 @@
+"""`heatdesk train`: builds the shipped models from data the project may redistribute.
+
+Training data, and why each is allowed (services/classify/models/README.md has the NOTICE):
+- the train split of the hand-written set `tests/data/labelled_mentions.jsonl` (ours);
+- template text written for this project (`services.classify.synth`, ours);
+- BANKING77 `train.csv` (CC BY 4.0, attributed), with its 77 intents mapped to our
+  departments and, for problem reports, to complaint/negative;
+- CFPB complaint narratives (US government public data): all complaints, all negative;
+- VADER's lexicon (MIT), distilled into `models/lexicon.json` as a feature.
+The airline tweets, TWCS and TweetEval files are evaluation-only and never read here.
+
+The model is a multinomial logistic regression per head, fitted full-batch with Adam on a
+sparse design matrix in numpy (no scipy/sklearn needed); it trains in seconds on 2 cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.classify.pipeline.classifier import build_pipeline
+from services.classify.pipeline.features import Featurizer
+from services.classify.pipeline.textcat import HEADS, LEXICON_PATH, MODELS_DIR, TEXTCAT_DIR, LinearModel, load_lexicon
+from services.classify.synth import generate
+
+BANKING_BILLING = {
+    "card_payment_fee_charged", "cash_withdrawal_charge", "exchange_charge", "extra_charge_on_statement",
+    "transfer_fee_charged", "top_up_by_card_charge", "top_up_by_bank_transfer_charge", "transaction_charged_twice",
+    "request_refund", "Refund_not_showing_up", "card_payment_wrong_exchange_rate", "wrong_exchange_rate_for_cash_withdrawal",
+    "card_payment_not_recognised", "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised",
+    "wrong_amount_of_cash_received", "reverted_card_payment?", "exchange_rate"}
+BANKING_PRODUCT = {
+    "card_not_working", "contactless_not_working", "virtual_card_not_working", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "failed_transfer", "top_up_failed", "top_up_reverted",
+    "pending_cash_withdrawal", "pending_top_up", "pending_card_payment", "pending_transfer", "apple_pay_or_google_pay",
+    "card_linking", "exchange_via_app", "balance_not_updated_after_cheque_or_cash_deposit",
+    "balance_not_updated_after_bank_transfer", "transfer_not_received_by_recipient", "card_swallowed", "beneficiary_not_allowed"}
+#: Intents that report a problem: a complaint in customer care even when phrased as a question.
+BANKING_PROBLEMS = {
+    "card_not_working", "contactless_not_working", "virtual_card_not_working", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "failed_transfer", "top_up_failed", "top_up_reverted",
+    "transaction_charged_twice", "extra_charge_on_statement", "card_payment_not_recognised", "cash_withdrawal_not_recognised",
+    "direct_debit_payment_not_recognised", "wrong_amount_of_cash_received", "Refund_not_showing_up",
+    "card_payment_wrong_exchange_rate", "wrong_exchange_rate_for_cash_withdrawal", "card_swallowed",
+    "balance_not_updated_after_cheque_or_cash_deposit", "balance_not_updated_after_bank_transfer",
+    "transfer_not_received_by_recipient", "pin_blocked", "unable_to_verify_identity", "compromised_card", "card_arrival"}
+SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5}
+
+
+def load_labelled(path: Path, split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def banking77(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "banking77" / "train.csv"
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            cat = row["category"]
+            dept = "billing" if cat in BANKING_BILLING else "product" if cat in BANKING_PRODUCT else "support"
+            problem = cat in BANKING_PROBLEMS
+            out.append({"text": row["text"], "department": dept, "sentiment": "negative" if problem else "neutral",
+                        "intent": "complaint" if problem else "question", "source": "banking77"})
+    return out
+
+
+def cfpb(data_dir: Path, words: int = 60) -> list[dict[str, Any]]:
+    out = []
+    for name, column in (("cfpb_sample.csv", "Consumer complaint narrative"),
+                         ("cfpb_sample_apr2023.csv", "Consumer_complaint_narrative")):
+        with (data_dir / name).open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                text = " ".join((row.get(column) or "").split()[:words])
+                if text:
+                    out.append({"text": text, "sentiment": "negative", "intent": "complaint", "department": None,
+                                "source": "cfpb"})
+    return out
+
+
+def build_lexicon() -> dict[str, Any]:
+    """VADER's word list (MIT) as {token: mean valence}; kept in the repo so serving needs no VADER."""
+    import vaderSentiment
+
+    source = Path(vaderSentiment.__file__).parent / "vader_lexicon.txt"
+    valence = {}
+    for line in source.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            valence[parts[0].lower()] = round(float(parts[1]), 3)
+    return {"source": "vaderSentiment 3.3.2 vader_lexicon.txt, Copyright (c) 2016 C.J. Hutto, MIT License",
+            "valence": valence}
+
+
+def featurize(texts: Sequence[str], lexicon: dict[str, float]) -> list[dict[str, float]]:
+    nlp = build_pipeline(with_textcat=False)
+    featurizer = Featurizer(lexicon)
+    return [featurizer(doc) for doc in nlp.pipe(texts, batch_size=512)]
+
+
+def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: float = 3e-3, iterations: int = 250,
+        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1) -> LinearModel:
+    """Softmax regression per head, full batch, Adam; a missing label masks that head for that example.
+
+    `dense_l2_factor` scales the L2 penalty of the few dense features (lexicon, rules,
+    punctuation) against the many sparse word features."""
+    counts = Counter(name for f in feats for name in f)
+    keep_always = {n for f, ex in zip(feats, examples, strict=True) if ex["source"] == "labelled" for n in f}
+    vocab = sorted(n for n, c in counts.items() if c >= min_count or n in keep_always or not n.startswith(("w:", "nw:", "b:")))
+    index = {n: i for i, n in enumerate(vocab)}
+    rows, cols, vals = [], [], []
+    for r, f in enumerate(feats):
+        for name, v in f.items():
+            i = index.get(name)
+            if i is not None:
+                rows.append(r)
+                cols.append(i)
+                vals.append(v)
+    row = np.asarray(rows, dtype=np.int64)
+    col = np.asarray(cols, dtype=np.int64)
+    val = np.asarray(vals, dtype=np.float32)
+    n, v = len(feats), len(vocab)
+    labels_total = sum(len(x) for x in HEADS.values())
+    targets = np.zeros((n, labels_total), dtype=np.float32)
+    weights = np.zeros((n, len(HEADS)), dtype=np.float32)
+    start = 0
+    for h, (head, labels) in enumerate(HEADS.items()):
+        known = [ex.get(head) for ex in examples]
+        freq = Counter(k for k in known if k)
+        for r, (k, ex) in enumerate(zip(known, examples, strict=True)):
+            if k:
+                targets[r, start + labels.index(k)] = 1.0
+                # Class balance (inverse square root of frequency) times the source's weight.
+                weights[r, h] = SOURCE_WEIGHT[ex["source"]] / np.sqrt(freq[k] / max(freq.values()))
+        weights[:, h] /= weights[:, h].sum()
+        start += len(labels)
+    offsets = np.searchsorted(row, np.arange(n))
+    lexical = np.array([name.startswith(("w:", "nw:", "b:")) for name in vocab])
+    l2_rows = np.where(lexical, l2, l2 * dense_l2_factor).astype(np.float32)[:, None]
+    W = np.zeros((v, labels_total), dtype=np.float32)
+    b = np.zeros(labels_total, dtype=np.float32)
+    m_w, s_w, m_b, s_b = np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)
+    slices = []
+    start = 0
+    for labels in HEADS.values():
+        slices.append(slice(start, start + len(labels)))
+        start += len(labels)
+    for t in range(1, iterations + 1):
+        scores = np.add.reduceat(W[col] * val[:, None], offsets, axis=0) + b
+        grad_s = np.zeros_like(scores)
+        for h, sl in enumerate(slices):
+            s = scores[:, sl]
+            p = np.exp(s - s.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            grad_s[:, sl] = (p - targets[:, sl]) * weights[:, h:h + 1]
+        gW = np.stack([np.bincount(col, weights=val * grad_s[row, k], minlength=v) for k in range(labels_total)], axis=1)
+        gW = gW.astype(np.float32) + l2_rows * W
+        gb = grad_s.sum(axis=0)
+        for param, grad, m, s in ((W, gW, m_w, s_w), (b, gb, m_b, s_b)):
+            m *= 0.9
+            m += 0.1 * grad
+            s *= 0.999
+            s += 0.001 * grad * grad
+            param -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
+    return LinearModel(vocab, W, b, dict(HEADS))
+
+
+def collect(labelled: Path, data_dir: Path | None, synthetic: int) -> list[dict[str, Any]]:
+    examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
+    examples += generate(synthetic)
+    if data_dir is not None:
+        examples += banking77(data_dir) + cfpb(data_dir)
+    return examples
+
+
+def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, synthetic: int = 6000,
+          refresh_lexicon: bool = True) -> dict[str, Any]:
+    """Train and write the artefacts; returns the training report (also stored in meta.json)."""
+    started = time.perf_counter()
+    lexicon_path = out_dir / LEXICON_PATH.name
+    if refresh_lexicon:
+        try:
+            lexicon_path.parent.mkdir(parents=True, exist_ok=True)
+            lexicon_path.write_text(json.dumps(build_lexicon(), ensure_ascii=False, sort_keys=True), encoding="utf-8")
+        except ImportError:  # vaderSentiment is a bench extra: reuse the shipped lexicon
+            pass
+    lexicon = load_lexicon(lexicon_path)
+    examples = collect(labelled, data_dir, synthetic)
+    feats = featurize([ex["text"] for ex in examples], lexicon)
+    model = fit(feats, examples)
+    digest = hashlib.sha256(model.W.astype(np.float16).tobytes()).hexdigest()[:8]
+    model.meta = {
+        "version": f"textcat-linear-{datetime.now(UTC):%Y.%m.%d}+{digest}",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "examples": dict(Counter(ex["source"] for ex in examples)),
+        "source_weights": SOURCE_WEIGHT,
+        "features": len(model.vocab),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    model.save(out_dir / TEXTCAT_DIR.name)
+    return model.meta

@@ -1,0 +1,203 @@
+"""Crisis detection: spikes of negative mentions per brand, product and topic.
+
+Each negative mention (sentiment negative, not spam) counts under a few bounded keys:
+`brand/all` and the brand handles it addresses, `product/<name>` for each product the
+classifier found, `topic/<department>`. A window (default 15 min, event time) is hot when
+its count reaches both `min_count` and `multiple` × the usual count of such a window over
+the baseline (default the previous 24 h). The first hot window opens an *episode* and pages
+PR with the top examples (largest reach first); further hot windows extend the episode
+silently; an episode ends after `cooldown` without a hot window, and only then can a new
+one page again. At most one open episode per key is a unique index, so two replicas
+cannot both page.
+
+Why PostgreSQL windows in notify's consumer, not faust windowed tables: (1) counts must be
+exact under redelivery - a hit is a row keyed by mention id, inserted once, whereas faust
+table updates without `exactly_once` (which DESIGN.md rules out) double-count replays;
+(2) "once per episode" across replicas needs shared durable state anyway; (3) faust would
+need a repartition topic keyed by brand/product plus changelog topics and its own
+consumer group and worker lifecycle beside the service skeleton; (4) windows here are
+event-time and a few thousand rows per key per day: an indexed count is cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.common.slapolicy import PolicySet
+from services.common.timeutil import format_rfc3339, parse_rfc3339
+
+HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{2,30})")
+MAX_HANDLES, MAX_PRODUCTS, EXAMPLES = 3, 5, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class CrisisConfig:
+    window_s: float = 900.0
+    baseline_s: float = 86400.0
+    multiple: float = 3.0
+    min_count: int = 20
+    cooldown_s: float = 3600.0
+    roles: tuple[str, ...] = ("pr",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    scope: str
+    key: str
+    mention_id: str
+    created_at: datetime
+    channel: str
+    followers: int
+    score: float
+    excerpt: str
+    url: str | None
+
+
+def is_negative(classification: Mapping[str, Any]) -> bool:
+    sentiment = classification.get("sentiment") or {}
+    return sentiment.get("label") == "negative" and classification.get("intent") != "spam"
+
+
+def scope_keys(mention: Mapping[str, Any], classification: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The bounded keys a negative mention counts under (never an author or a text)."""
+    keys = [("brand", "all")]
+    if mention.get("channel") in ("x", "facebook", "instagram"):
+        handles = dict.fromkeys(h.lower() for h in HANDLE.findall(mention.get("text") or ""))
+        keys += [("brand", f"@{h}") for h in list(handles)[:MAX_HANDLES]]
+    products = dict.fromkeys(str(e.get("value") or e.get("text") or "").strip().lower()
+                             for e in classification.get("entities") or () if e.get("label") == "product")
+    keys += [("product", p) for p in list(products)[:MAX_PRODUCTS] if p]
+    if classification.get("department"):
+        keys.append(("topic", str(classification["department"])))
+    return keys
+
+
+def hits_of(mention: Mapping[str, Any], classification: Mapping[str, Any]) -> list[Hit]:
+    if not is_negative(classification):
+        return []
+    created = parse_rfc3339(mention["created_at"])
+    text = " ".join(str(mention.get("text") or "").split())
+    excerpt = text if len(text) <= 200 else text[:199] + "…"
+    followers = int((mention.get("author") or {}).get("followers") or 0)
+    score = float((classification.get("sentiment") or {}).get("score") or 0.0)
+    return [Hit(scope, key, str(mention["id"]), created, str(mention.get("channel") or "other"), followers, score,
+                excerpt, mention.get("url")) for scope, key in scope_keys(mention, classification)]
+
+
+def threshold(baseline_count: int, config: CrisisConfig) -> tuple[float, float]:
+    """(usual count of one window, count that makes a window hot)."""
+    usual = baseline_count * config.window_s / config.baseline_s
+    return usual, max(float(config.min_count), config.multiple * usual)
+
+
+async def record(conn: asyncpg.Connection, hits: Sequence[Hit]) -> dict[tuple[str, str], datetime]:
+    """Store hits once (by mention id); the newest new hit per key, for the keys that changed."""
+    if not hits:
+        return {}
+    rows = await conn.fetch(
+        """INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, followers, score, excerpt, url)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::int[],
+                                $7::real[], $8::text[], $9::text[])
+           ON CONFLICT DO NOTHING RETURNING scope, key, created_at""",
+        [h.scope for h in hits], [h.key for h in hits], [h.mention_id for h in hits], [h.created_at for h in hits],
+        [h.channel for h in hits], [h.followers for h in hits], [h.score for h in hits], [h.excerpt for h in hits],
+        [h.url for h in hits])
+    newest: dict[tuple[str, str], datetime] = {}
+    for r in rows:
+        k = (r["scope"], r["key"])
+        newest[k] = max(newest.get(k, r["created_at"]), r["created_at"])
+    return newest
+
+
+async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], datetime], config: CrisisConfig,
+                   policies: PolicySet, deliverable: Callable[[str], bool] = lambda t: True,
+                   page_from: datetime | None = None) -> list[dict[str, Any]]:
+    """Open an episode for every key whose window just became hot, page once for them all; return the episodes.
+
+    Windows that ended before `page_from` (old mentions read by a new consumer group) open
+    their episodes - so they are not paged later either - but page nobody.
+    """
+    alerts = []
+    window, baseline = timedelta(seconds=config.window_s), timedelta(seconds=config.baseline_s)
+    for (scope, key), end in sorted(touched.items()):
+        counts = await conn.fetchrow(
+            """SELECT count(*) FILTER (WHERE created_at > $3::timestamptz - $4::interval) AS now_count,
+                      count(*) FILTER (WHERE created_at <= $3::timestamptz - $4::interval) AS base_count
+                 FROM crisis_hits WHERE scope = $1 AND key = $2
+                  AND created_at > $3::timestamptz - $4::interval - $5::interval AND created_at <= $3""",
+            scope, key, end, window, baseline)
+        usual, hot_at = threshold(counts["base_count"], config)
+        if counts["now_count"] < hot_at:
+            continue
+        open_episode = await conn.fetchrow(
+            "SELECT id, last_hot_at FROM crisis_episodes WHERE scope = $1 AND key = $2 AND ended_at IS NULL FOR UPDATE",
+            scope, key)
+        if open_episode is not None and end - open_episode["last_hot_at"] <= timedelta(seconds=config.cooldown_s):
+            await conn.execute("UPDATE crisis_episodes SET last_hot_at = greatest(last_hot_at, $2), "
+                               "peak_count = greatest(peak_count, $3) WHERE id = $1",
+                               open_episode["id"], end, counts["now_count"])
+            continue
+        if open_episode is not None:  # quiet for longer than the cool-down: that episode is over
+            await conn.execute("UPDATE crisis_episodes SET ended_at = last_hot_at + $2::interval WHERE id = $1",
+                               open_episode["id"], timedelta(seconds=config.cooldown_s))
+        examples = [dict(r) for r in await conn.fetch(
+            """SELECT mention_id::text, channel, excerpt, followers, url, created_at FROM crisis_hits
+                WHERE scope = $1 AND key = $2 AND created_at > $3::timestamptz - $4::interval AND created_at <= $3
+                ORDER BY followers DESC, score DESC, created_at DESC LIMIT $5""", scope, key, end, window, EXAMPLES)]
+        for e in examples:
+            e["created_at"] = format_rfc3339(e["created_at"])
+        episode_id = await conn.fetchval(
+            """INSERT INTO crisis_episodes (scope, key, started_at, last_hot_at, peak_count, baseline, examples)
+               VALUES ($1, $2, $3, $3, $4, $5, $6::jsonb)
+               ON CONFLICT (scope, key) WHERE ended_at IS NULL DO NOTHING RETURNING id""",
+            scope, key, end, counts["now_count"], usual, orjson.dumps(examples).decode())
+        if episode_id is None:
+            continue  # another replica opened it first: it pages, not us
+        alerts.append({"episode_id": episode_id, "scope": scope, "key": key, "window_start": format_rfc3339(end - window),
+                       "window_end": format_rfc3339(end), "window_s": config.window_s, "count": counts["now_count"],
+                       "baseline": round(usual, 2), "threshold": round(hot_at, 2), "multiple": config.multiple,
+                       "examples": examples})
+    fresh = [a for a in alerts if page_from is None or parse_rfc3339(a["window_end"]) >= page_from]
+    if fresh:
+        await _page(conn, fresh, config, policies, deliverable)
+    for a in alerts:
+        a.setdefault("targets", [])
+    return alerts
+
+
+#: Most specific first: the key an alert leads with when one spike makes several keys hot.
+SPECIFICITY = {"product": 0, "topic": 1, "brand": 2}
+
+
+async def _page(conn: asyncpg.Connection, opened: list[dict[str, Any]], config: CrisisConfig, policies: PolicySet,
+                deliverable: Callable[[str], bool]) -> None:
+    """One page for the episodes one batch opened (one spike makes brand, product and topic hot together)."""
+    opened.sort(key=lambda a: (SPECIFICITY.get(a["scope"], 9), a["key"] == "all", a["key"]))
+    lead = opened[0]
+    alert = {"category": "crisis", **lead, "also": [{"scope": a["scope"], "key": a["key"], "count": a["count"],
+                                                     "episode_id": a["episode_id"]} for a in opened[1:]]}
+    targets = [t for t in dict.fromkeys(t for role in config.roles for t in policies.targets_for(role, "pr"))
+               if deliverable(t)]
+    alert["targets"] = targets
+    episodes = "-".join(str(a["episode_id"]) for a in sorted(opened, key=lambda a: a["episode_id"]))
+    await conn.executemany(
+        """INSERT INTO notifications (case_id, timer_kind, cycle, threshold, target, payload, dedupe_key, category)
+           VALUES (NULL, 'crisis', 0, $1, $2, $3::jsonb, $4, 'crisis') ON CONFLICT (dedupe_key) DO NOTHING""",
+        [(f"{lead['scope']}:{lead['key']}", t, orjson.dumps(alert).decode(), f"crisis:{episodes}:{t}") for t in targets])
+    for a in opened:
+        a["targets"] = targets
+
+
+async def prune(conn: asyncpg.Connection, config: CrisisConfig) -> int:
+    """Forget hits older than the baseline needs (event time: replays of old data are safe)."""
+    status = await conn.execute(
+        """DELETE FROM crisis_hits WHERE created_at < (SELECT max(created_at) FROM crisis_hits) - $1::interval""",
+        timedelta(seconds=config.window_s + config.baseline_s + 3600))
+    return int(status.split()[-1])

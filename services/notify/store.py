@@ -1,0 +1,118 @@
+"""Persistence of the SLA state: `sla_cases` rows and their clocks in `sla_timers`.
+
+The consumer loads the states of a batch's cases with row locks, runs the pure engine and
+writes back one row per touched clock. Each clock row carries its steps with their due
+times and the names already fired, so the scanner needs nothing but the row to fire the
+next step, and a clock that pauses, resumes or is retargeted never fires a step twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import asyncpg
+import orjson
+
+from services.common.slapolicy import SlaClock
+from services.common.timeutil import format_rfc3339, parse_rfc3339
+from services.notify.engine import SLOTS, Armed, CaseSla, Effect, Ended
+
+ClockKey = tuple[str, str, int]  # (case id, kind, cycle)
+
+
+async def load(conn: asyncpg.Connection, case_ids: Sequence[str]) -> tuple[dict[str, CaseSla], dict[ClockKey, set[str]]]:
+    """States of these cases (locked for this transaction) and the fired steps of their active clocks."""
+    ids = sorted(set(case_ids))
+    states: dict[str, CaseSla] = {}
+    fired: dict[ClockKey, set[str]] = {}
+    if not ids:
+        return states, fired
+    for r in await conn.fetch(
+            """SELECT case_id::text, status, policy, priority, department, channel, public, tags, opened_at,
+                      first_response_due_at, first_responded, cycles
+                 FROM sla_cases WHERE case_id = ANY($1::uuid[]) ORDER BY case_id FOR UPDATE""", ids):
+        states[r["case_id"]] = CaseSla(
+            case_id=r["case_id"], status=r["status"], policy=r["policy"], priority=r["priority"],
+            department=r["department"], channel=r["channel"], public=r["public"], tags=tuple(r["tags"]),
+            opened_at=r["opened_at"], first_response_due_at=r["first_response_due_at"],
+            first_responded=r["first_responded"], cycles=orjson.loads(r["cycles"]))
+    for r in await conn.fetch(
+            """SELECT case_id::text, kind, cycle, started_at, target_s, elapsed_s, resumed_at, last_change_at, fired
+                 FROM sla_timers WHERE case_id = ANY($1::uuid[]) AND state <> 'stopped'
+                ORDER BY case_id, kind, cycle FOR UPDATE""", ids):
+        fired[(r["case_id"], r["kind"], r["cycle"])] = set(r["fired"])
+        state = states.get(r["case_id"])
+        if state is None:
+            continue  # a timer armed before sla_cases existed: the engine re-arms it from the next event
+        clock = SlaClock(r["kind"], r["cycle"], r["started_at"], r["target_s"] or 0.0, r["elapsed_s"],
+                         r["resumed_at"], r["last_change_at"])
+        slot = SLOTS[clock.kind]
+        if slot not in state.clocks or state.clocks[slot].cycle < clock.cycle:
+            state.clocks[slot] = clock
+    return states, fired
+
+
+async def save_states(conn: asyncpg.Connection, states: Iterable[CaseSla]) -> None:
+    rows = [(s.case_id, s.status, s.policy, s.priority, s.department, s.channel, s.public, list(s.tags), s.opened_at,
+             s.first_response_due_at, s.first_responded, orjson.dumps(s.cycles).decode()) for s in states]
+    if not rows:
+        return
+    await conn.executemany(
+        """INSERT INTO sla_cases (case_id, status, policy, priority, department, channel, public, tags, opened_at,
+                                  first_response_due_at, first_responded, cycles)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+           ON CONFLICT (case_id) DO UPDATE SET status = EXCLUDED.status, policy = EXCLUDED.policy,
+               priority = EXCLUDED.priority, department = EXCLUDED.department, channel = EXCLUDED.channel,
+               public = EXCLUDED.public, tags = EXCLUDED.tags, first_response_due_at = EXCLUDED.first_response_due_at,
+               first_responded = EXCLUDED.first_responded, cycles = EXCLUDED.cycles, updated_at = now()""", rows)
+
+
+def steps_json(effect: Armed) -> list[dict[str, object]]:
+    return [{**step.as_dict(), "at": format_rfc3339(at) if at is not None else None}
+            for step, at in zip(effect.steps, effect.times, strict=True)]
+
+
+def next_due(steps: Sequence[dict[str, object]], fired: set[str]) -> datetime | None:
+    """The earliest due time of a step not fired yet (None: nothing left, or paused)."""
+    times = [parse_rfc3339(str(s["at"])) for s in steps if s["name"] not in fired and s.get("at")]
+    return min(times) if times else None
+
+
+def _row(s: CaseSla, effect: Effect, fired: set[str]) -> tuple[object, ...]:
+    c = effect.clock
+    if isinstance(effect, Ended):
+        return (s.case_id, c.kind, c.cycle, s.department, s.priority, s.channel, s.policy, c.started_at, c.target_s,
+                effect.elapsed_s, None, effect.at, None, None, None, "stopped", effect.at, effect.outcome,
+                effect.elapsed_s)
+    steps = steps_json(effect)
+    due = next_due(steps, fired)
+    state = "paused" if not c.running else ("armed" if due is not None else "fired")
+    return (s.case_id, c.kind, c.cycle, s.department, s.priority, s.channel, s.policy, c.started_at, c.target_s,
+            c.elapsed_s, c.resumed_at, c.last_change_at, due, effect.breach_at, orjson.dumps(steps).decode(), state,
+            None, None, None)
+
+
+async def save_clocks(conn: asyncpg.Connection, changes: Sequence[tuple[CaseSla, Effect]],
+                      fired: dict[ClockKey, set[str]]) -> None:
+    """Write the last change of every touched clock (one row each, in a stable order)."""
+    last: dict[ClockKey, tuple[CaseSla, Effect]] = {}
+    for s, effect in changes:
+        last[(s.case_id, effect.clock.kind, effect.clock.cycle)] = (s, effect)
+    rows = [_row(s, e, fired.get(key, set())) for key, (s, e) in sorted(last.items())]
+    if not rows:
+        return
+    await conn.executemany(
+        """INSERT INTO sla_timers (case_id, kind, cycle, department, priority, channel, policy, started_at, target_s,
+                                   elapsed_s, resumed_at, last_change_at, due_at, breach_at, steps, state, stopped_at,
+                                   outcome, latency_s)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, coalesce($15::jsonb, '[]'), $16, $17,
+                   $18, $19)
+           ON CONFLICT (case_id, kind, cycle) DO UPDATE SET department = EXCLUDED.department,
+               priority = EXCLUDED.priority, channel = EXCLUDED.channel, policy = EXCLUDED.policy,
+               target_s = EXCLUDED.target_s, elapsed_s = EXCLUDED.elapsed_s, resumed_at = EXCLUDED.resumed_at,
+               last_change_at = EXCLUDED.last_change_at, due_at = EXCLUDED.due_at,
+               breach_at = coalesce(EXCLUDED.breach_at, sla_timers.breach_at),
+               steps = CASE WHEN $15::jsonb IS NULL THEN sla_timers.steps ELSE EXCLUDED.steps END,
+               state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, outcome = EXCLUDED.outcome,
+               latency_s = EXCLUDED.latency_s, updated_at = now()""", rows)

@@ -1,0 +1,224 @@
+"""End to end: the four services as processes on the embedded broker and PostgreSQL, fed over
+HTTP like `heatdesk replay` feeds them, beside a relay chain of the same hops doing no work.
+
+- Throughput: mentions per second from the first POST to the last routed case, on a burst
+  sent as fast as ingest accepts (64 requests in flight, keep-alive).
+- Relay chain, same run, same broker: HTTP 202 after the broker's ack -> topic -> copy ->
+  topic -> copy -> topic; the pipeline's throughput is reported as a fraction of it.
+- Latency at fixed offered loads (open loop): received -> classified (the classified
+  record's broker timestamp) -> routed (the mention row's routed_at) -> timer armed (the
+  first-response timer row), in ms.
+- Resident memory of each service at rest and after the load.
+Run alone: python -m tests.bench.bench_e2e
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.common import settings as loader
+from services.common.config import ServiceSettings
+from services.common.db import migrate, split_database
+from services.common.embedded import EmbeddedBroker, free_port
+from services.common.kafka import ensure_topics
+from services.common.timeutil import format_rfc3339, utcnow
+from services.common.topics import MENTIONS_CLASSIFIED, all_topics
+from tests.bench.common import figure, percentile, process, rss_mb, wait_http
+from tests.bench.load import post_all
+from tests.bench.texts import texts
+
+BURST = 4000
+RUNS = 3
+LOADS = (100, 500, 1000)
+LOAD_SECONDS = 6
+SERVICES = ("ingest", "classify", "route", "notify")
+
+
+def bodies(tag: str, n: int, corpus: list[str]) -> list[dict[str, Any]]:
+    now = format_rfc3339(utcnow())
+    return [{"channel": "x", "external_id": f"{tag}-{i}", "text": corpus[i % len(corpus)],
+             "author": {"id": f"{tag}-c{i % 1500}", "handle": f"c{i % 1500}", "followers": (i * 37) % 20000},
+             "created_at": now} for i in range(n)]
+
+
+async def _count(dsn: str, tag: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM mentions WHERE external_id LIKE $1", f"{tag}-%"))
+    finally:
+        await conn.close()
+
+
+async def _until_routed(dsn: str, tag: str, n: int, timeout: float = 300) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if await _count(dsn, tag) >= n:
+            return time.monotonic()
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{tag}: only {await _count(dsn, tag)} of {n} routed in {timeout}s")
+
+
+async def burst(ingest: str, dsn: str, tag: str, corpus: list[str]) -> float:
+    started = time.monotonic()
+    result = await post_all(f"{ingest}/v1/mentions", bodies(tag, BURST, corpus))
+    if result["statuses"].get(202, 0) != BURST:
+        raise RuntimeError(f"ingest refused some posts: {result['statuses']}")
+    done = await _until_routed(dsn, tag, BURST)
+    return BURST / (done - started)
+
+
+async def latency(ingest: str, dsn: str, bootstrap: str, tag: str, rate: float, corpus: list[str]) -> dict[str, Any]:
+    n = int(rate * LOAD_SECONDS)
+    await post_all(f"{ingest}/v1/mentions", bodies(tag, n, corpus), offered_per_s=rate, concurrency=256)
+    await _until_routed(dsn, tag, n)
+    await asyncio.sleep(1.0)  # let notify arm the last timers
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """SELECT m.id::text AS id, m.received_at, m.routed_at, t.updated_at AS armed_at
+                 FROM mentions m LEFT JOIN sla_timers t ON t.case_id = m.case_id AND t.kind = 'first_response'
+                  AND t.cycle = 0 AND m.created_at = (SELECT min(created_at) FROM mentions WHERE case_id = m.case_id)
+                WHERE m.external_id LIKE $1""", f"{tag}-%")
+    finally:
+        await conn.close()
+    classified = await _classified_times(bootstrap, {r["id"] for r in rows})
+    to_classified = [classified[r["id"]] - r["received_at"].timestamp() * 1000 for r in rows if r["id"] in classified]
+    to_routed = [(r["routed_at"] - r["received_at"]).total_seconds() * 1000 for r in rows]
+    to_armed = [(r["armed_at"] - r["received_at"]).total_seconds() * 1000 for r in rows if r["armed_at"]]
+
+    def pct(values: list[float]) -> dict[str, float]:
+        return {"p50": round(percentile(values, 0.5), 1), "p95": round(percentile(values, 0.95), 1),
+                "p99": round(percentile(values, 0.99), 1), "n": len(values)}
+
+    return {"offered_per_s": rate, "received_to_classified_ms": pct(to_classified),
+            "received_to_routed_ms": pct(to_routed), "received_to_timer_armed_ms": pct(to_armed)}
+
+
+async def _classified_times(bootstrap: str, ids: set[str]) -> dict[str, float]:
+    from tests.support import read_topic
+
+    records = await read_topic(bootstrap, MENTIONS_CLASSIFIED, until=lambda rs: len(rs) > 0, timeout=60, settle=1.0)
+    out = {}
+    for r in records:
+        mention_id = orjson.loads(r.value)["mention"]["id"]
+        if mention_id in ids:
+            out[mention_id] = float(r.timestamp)
+    return out
+
+
+async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    topics = [f"bench.chain.{tag}.{i}" for i in range(3)]
+    port = free_port()
+    with process([sys.executable, "-m", "tests.bench.relay_http", str(port), bootstrap, topics[0]], {},
+                 logs / "chain0.log"), \
+            process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[0], topics[1], f"c1-{tag}"], {},
+                    logs / "chain1.log"), \
+            process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[1], topics[2], f"c2-{tag}"], {},
+                    logs / "chain2.log"):
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await asyncio.sleep(3)  # the relays join their groups before the clock starts
+            started = time.monotonic()
+            await post_all(f"http://127.0.0.1:{port}/v1/mentions", bodies(tag, BURST, corpus))
+            from aiokafka import TopicPartition
+
+            seen = 0
+            deadline = time.monotonic() + 120
+            while seen < BURST and time.monotonic() < deadline:
+                parts = consumer.partitions_for_topic(topics[2])
+                if not parts:
+                    await consumer._client.force_metadata_update()  # noqa: SLF001
+                    await asyncio.sleep(0.1)
+                    continue
+                if not consumer.assignment():
+                    tps = [TopicPartition(topics[2], p) for p in parts]
+                    consumer.assign(tps)
+                    await consumer.seek_to_beginning(*tps)
+                batch = await consumer.getmany(timeout_ms=100)
+                seen += sum(len(v) for v in batch.values())
+            if seen < BURST:
+                raise RuntimeError(f"relay chain delivered {seen} of {BURST}")
+            return BURST / (time.monotonic() - started)
+        finally:
+            await consumer.stop()
+
+
+def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> dict[str, Any]:
+    corpus, source = texts()
+    pipeline, chain, loads, rss = [], [], [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        logs = Path(tmp)
+        broker = EmbeddedBroker(port=free_port(), log_path=logs / "broker.log")
+        broker.start()
+        admin, _ = split_database(database_url)
+        name = f"heatdesk_bench_e2e_{uuid.uuid4().hex[:8]}"
+        dsn = admin.rsplit("/", 1)[0] + f"/{name}"
+        try:
+            asyncio.run(ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}),
+                                      all_topics()))
+            asyncio.run(_create(admin, name, dsn))
+            ports = {s: free_port() for s in SERVICES}
+            env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": dsn, "HEATDESK_HTTP_HOST": "127.0.0.1",
+                   "HEATDESK_LOG_LEVEL": "WARNING", "HEATDESK_KAFKA_SESSION_TIMEOUT_MS": "2000",
+                   "HEATDESK_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+                   **{f"HEATDESK_{s.upper()}_PORT": str(p) for s, p in ports.items()}}
+            procs = {}
+            with process([sys.executable, "-m", "services.cli", "ingest"], env, logs / "ingest.log") as procs["ingest"], \
+                    process([sys.executable, "-m", "services.cli", "classify"], env, logs / "classify.log") as \
+                    procs["classify"], \
+                    process([sys.executable, "-m", "services.cli", "route"], env, logs / "route.log") as procs["route"], \
+                    process([sys.executable, "-m", "services.cli", "notify"], env, logs / "notify.log") as \
+                    procs["notify"]:
+                for port in ports.values():
+                    wait_http(f"http://127.0.0.1:{port}/readyz", timeout=120)
+                rss["rest"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
+                ingest = f"http://127.0.0.1:{ports['ingest']}"
+                asyncio.run(burst(ingest, dsn, "warm", corpus))
+                for r in range(RUNS):  # interleaved with the chain, so drift hits both alike
+                    pipeline.append(asyncio.run(burst(ingest, dsn, f"b{r}", corpus)))
+                    chain.append(asyncio.run(relay_chain(broker.bootstrap, logs, corpus, f"r{r}")))
+                for rate in LOADS:
+                    loads.append(asyncio.run(latency(ingest, dsn, broker.bootstrap, f"l{rate}", rate, corpus)))
+                rss["load"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
+        finally:
+            broker.stop()
+            asyncio.run(_drop(admin, name))
+    out = {"texts": source, "burst": BURST, "mentions_per_s": figure(pipeline, "mentions/s"),
+           "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss}
+    out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)
+    at_500 = next(x for x in loads if x["offered_per_s"] == 500)["received_to_routed_ms"]
+    out["latency_ms"] = {**{k: at_500[k] for k in ("p50", "p95", "p99")}, "offered_per_s": 500,
+                         "path": "received -> routed"}
+    return out
+
+
+async def _create(admin: str, name: str, dsn: str) -> None:
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    await migrate(dsn)
+
+
+async def _drop(admin: str, name: str) -> None:
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2, default=str))

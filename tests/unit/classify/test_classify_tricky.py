@@ -1,0 +1,131 @@
+"""The shipped classifier on the cases the issue calls tricky: sarcasm, negation, praise with
+a complaint, threats in praise, other languages. Each asserts what an agent would decide."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.classify.pipeline.classifier import Classifier
+from tests.support import validate_payload
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier()
+
+
+@pytest.fixture(scope="module")
+def classify(classifier):
+    def run(text: str, **mention) -> dict:
+        (result,) = classifier.classify([{"text": text, "author": {"id": "1"}, **mention}])
+        validate_payload("Classification", result)
+        return result
+    return run
+
+
+@pytest.mark.parametrize("text", [
+    "Oh great, another update that breaks the app. Thanks a lot @acme 🙄",
+    "Love how my phone dies at 40% battery. Fantastic engineering @acme /s",
+    "wow @acme, 2 hours on hold. really love how much you value my time",
+])
+def test_sarcasm_is_a_negative_complaint(classify, text):
+    c = classify(text)
+    assert c["sentiment"]["label"] == "negative"
+    assert c["intent"] == "complaint"
+
+
+def test_sarcasm_marker_is_in_the_cues(classify):
+    c = classify("Thanks a lot @acme, exactly what I needed 🙄")
+    assert c["sentiment"]["label"] == "negative"
+    assert "sarcasm" in c["cues"]
+
+
+@pytest.mark.parametrize("text", ["I'm not happy with the service at all @acme",
+                                  "@acme the support was not helpful in the slightest"])
+def test_negated_praise_is_negative(classify, text):
+    c = classify(text)
+    assert c["sentiment"]["label"] == "negative"
+    assert c["intent"] == "complaint"
+
+
+@pytest.mark.parametrize("text", ["@acme never had a problem with you in 8 years", "@acme I can't fault the service"])
+def test_negated_complaint_is_not_negative(classify, text):
+    assert classify(text)["sentiment"]["label"] != "negative"
+
+
+@pytest.mark.parametrize("text,department", [
+    ("Love the phone but the battery dies by lunchtime since the update @acme", "product"),
+    ("The staff were lovely but my parcel is two weeks late @acme", "support"),
+    ("Great service, shame about the £10 price rise every year @acme", "billing"),
+])
+def test_praise_with_a_complaint_is_a_complaint(classify, text, department):
+    c = classify(text)
+    assert c["intent"] == "complaint"
+    assert c["sentiment"]["label"] == "negative"
+    assert c["department"] == department
+
+
+def test_threat_words_in_praise_are_not_flags(classify):
+    c = classify("@acme thank you!! I'll definitely be telling everyone how good your service was")
+    assert c["flags"] == []
+    assert c["intent"] == "praise"
+    assert "suppressed:escalation_threat" in c["cues"]
+
+
+def test_safety_incident_goes_to_pr_and_is_critical(classify):
+    c = classify("@acme my Acme Kettle sparked and caught fire in the kitchen", author={"followers": 50})
+    assert c["flags"] == ["safety_issue"]
+    assert c["department"] == "pr" and c["cues"]["routing:pr"] == ["safety_issue"]
+    assert c["priority"]["bucket"] in ("high", "critical")
+
+
+def test_e2e_complaint_lands_in_billing_with_escalation(classify):
+    c = classify("@acme you charged me twice this month, refund me or I'm telling everyone")
+    assert c["department"] == "billing" and c["flags"] == ["escalation_threat"]
+    assert c["model_version"].startswith("textcat-linear-")
+
+
+@pytest.mark.parametrize("text,language", [
+    ("@acme vous m'avez facturé deux fois ce mois-ci, je veux un remboursement", "fr"),
+    ("@acme el servicio es un desastre, llevo tres días sin internet", "es"),
+    ("@acme 我的账户被重复扣款了，请尽快退款", "zh"),
+])
+def test_other_languages_get_language_and_a_neutral_fallback(classify, text, language):
+    c = classify(text)  # no "language" field: detected here
+    assert c["language"] == language
+    assert c["sentiment"] == {"label": "neutral", "score": 0.0}
+    assert c["intent"] == "other" and c["flags"] == [] and c["department"] == "support"
+    assert c["cues"] == {"fallback:language": [language]}
+    assert c["priority"]["components"]["language"] == 15 and c["priority"]["bucket"] == "normal"
+
+
+def test_language_from_the_mention_wins_over_detection(classify):
+    assert classify("refund me now", language="de")["language"] == "de"
+    english = classify("refund me now", language=None)  # ingest abstained: read as English
+    assert english["language"] == "en" and english["department"] == "billing"
+    assert classify("refund me now", language="en-GB")["language"] == "en"
+
+
+def test_mixed_batch_keeps_order(classifier):
+    mentions = [{"text": "hola, gracias por todo, muy amable", "author": {}},
+                {"text": "@acme the app keeps crashing", "author": {}},
+                {"text": "bonjour, ma commande n'est pas arrivée", "author": {}}]
+    out = classifier.classify(mentions)
+    assert [c["language"] for c in out] == ["es", "en", "fr"]
+    assert out[1]["department"] == "product"
+
+
+def test_non_english_set_never_gets_a_guess(classifier):
+    """tests/data/non_english_mentions.jsonl: 20 posts in 10 languages, complaints and threats among them."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data" / "non_english_mentions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    detected = classifier.classify([{"text": r["text"], "author": {}} for r in rows])  # language detected here
+    given = classifier.classify([{"text": r["text"], "language": r["language"], "author": {}} for r in rows])
+    for row, c in zip(rows, given, strict=True):
+        assert c["language"] == row["language"] and c["flags"] == [] and c["sentiment"]["label"] == "neutral"
+    # Detection may abstain on a short post (then it is read as English); it must never mislabel one.
+    assert sum(c["language"] == r["language"] for r, c in zip(rows, detected, strict=True)) >= 15
+    assert all(c["language"] in (r["language"], "en") for r, c in zip(rows, detected, strict=True))
