@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -110,7 +111,10 @@ class ConsumeLoop:
                 await asyncio.sleep(1.0)
                 continue
             if batches:
+                started = time.perf_counter()
                 committed = await self._process_batches(batches, stop)
+                self.metrics.batch_duration.labels(self.group).observe(time.perf_counter() - started)
+                self.metrics.batch_size.labels(self.group).observe(sum(len(r) for r in batches.values()))
                 if not committed:
                     return  # stopping mid-retry: leave the batch uncommitted for the next owner
             self._update_lag()

@@ -73,6 +73,12 @@ class Metrics:
         self.consumer_lag = Gauge(
             "heatdesk_consumer_lag", "Records behind the partition end, summed per topic",
             ["group", "topic"], registry=r)
+        self.batch_duration = Histogram(
+            "heatdesk_batch_duration_seconds", "Time to process one polled batch until its offsets are committed",
+            ["group"], buckets=PIPELINE_BUCKETS, registry=r)
+        self.batch_size = Histogram(
+            "heatdesk_batch_records", "Records per polled batch", ["group"],
+            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000), registry=r)
         self.records_consumed = Counter(
             "heatdesk_records_consumed_total", "Records consumed", ["group", "topic"], registry=r)
         self.batch_retries = Counter(

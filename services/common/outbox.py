@@ -67,6 +67,31 @@ class OutboxRelay:
             if n < self.batch:
                 return total
 
+    async def pending_before(self, ids: Sequence[int]) -> bool:
+        """Whether unpublished rows older than these exist (left by a crash or a failed publish)."""
+        if not ids:
+            return False
+        async with self.pool.acquire() as conn:
+            return bool(await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE producer = $1 AND published_at IS NULL AND id < $2)",
+                self.producer, min(ids)))
+
+    async def publish_written(self, ids: Sequence[int], events: Sequence[tuple[str, Event]]) -> None:
+        """Publish events this process just committed (in memory, in order), then mark their rows.
+
+        The fast path after a commit: no read back of what was just written. A crash before
+        the mark leaves the rows for the next flush, which republishes them with the same
+        `ce_id` (at least once, as always). Rows a sweeper already took are skipped.
+        """
+        if not ids:
+            return
+        await self.publisher.publish_many(events)
+        async with self.pool.acquire() as conn:
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[]) "
+                               "AND published_at IS NULL", list(ids))
+        for topic, _ in events:
+            self.metrics.outbox_published.labels(topic).inc()
+
     async def _claim_and_publish(self, min_age_s: float) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(

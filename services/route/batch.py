@@ -93,6 +93,17 @@ class BatchRouter:
         ids = await store.upsert_authors(conn, [(m["channel"], m["author"]) for m, _ in fresh])
         people = sorted({ids[(m["channel"], str(m["author"]["id"]))][1] for m, _ in fresh})
         await store.lock_people(conn, people)
+        # Checked again under the lock: during a rebalance two replicas may both hold this
+        # batch, and the first may have committed it while the second waited for the lock.
+        routed_meanwhile = await store.existing_mentions(conn, [m["id"] for m, _ in fresh])
+        if routed_meanwhile:
+            for mention, classification in fresh:
+                if mention["id"] in routed_meanwhile:
+                    result.outcomes.append(Outcome(mention["id"], "duplicate", None, classification["department"],
+                                                   classification["priority"]["bucket"]))
+            fresh[:] = [(m, c) for m, c in fresh if m["id"] not in routed_meanwhile]
+            if not fresh:
+                return
         await store.add_email_aliases(conn, [(ids[(m["channel"], str(m["author"]["id"]))][1], email)
                                              for m, _ in fresh if m.get("kind") == "direct_message"
                                              for email in _EMAIL.findall(m["text"])])

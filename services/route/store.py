@@ -50,17 +50,31 @@ async def upsert_authors(conn: asyncpg.Connection, authors: Sequence[tuple[str, 
     new_ids = [r["id"] for r in rows if r["person_id"] == 0]
     linked: dict[int, int] = {}
     if new_ids:
+        # One index lookup per way two identities can be the same person (each side's id or
+        # handle against the other's), so linking stays cheap however many authors exist.
         links = await conn.fetch(
             """WITH new AS (SELECT id, channel, lower(external_id) AS ext, lower(ltrim(handle, '@')) AS hnd
-                              FROM authors WHERE id = ANY($1::bigint[]))
-               UPDATE authors a SET person_id = COALESCE((
-                   SELECT o.person_id FROM authors o
-                    WHERE o.channel <> new.channel AND o.person_id <> 0
-                      AND (lower(o.external_id) = new.ext OR lower(ltrim(o.handle, '@')) = new.ext
-                           OR (new.hnd IS NOT NULL AND (lower(ltrim(o.handle, '@')) = new.hnd
-                                                        OR lower(o.external_id) = new.hnd)))
-                    ORDER BY o.id LIMIT 1), a.id)
-                 FROM new WHERE a.id = new.id
+                              FROM authors WHERE id = ANY($1::bigint[])),
+                    cand AS (
+                      SELECT n.id, o.id AS other, o.person_id FROM new n
+                        JOIN authors o ON lower(o.external_id) = n.ext
+                       WHERE o.channel <> n.channel AND o.person_id <> 0
+                      UNION ALL
+                      SELECT n.id, o.id, o.person_id FROM new n
+                        JOIN authors o ON lower(ltrim(o.handle, '@')) = n.ext
+                       WHERE o.handle IS NOT NULL AND o.channel <> n.channel AND o.person_id <> 0
+                      UNION ALL
+                      SELECT n.id, o.id, o.person_id FROM new n
+                        JOIN authors o ON lower(ltrim(o.handle, '@')) = n.hnd
+                       WHERE n.hnd IS NOT NULL AND o.handle IS NOT NULL AND o.channel <> n.channel AND o.person_id <> 0
+                      UNION ALL
+                      SELECT n.id, o.id, o.person_id FROM new n
+                        JOIN authors o ON lower(o.external_id) = n.hnd
+                       WHERE n.hnd IS NOT NULL AND o.channel <> n.channel AND o.person_id <> 0),
+                    best AS (SELECT DISTINCT ON (id) id, person_id FROM cand ORDER BY id, other)
+               UPDATE authors a SET person_id = COALESCE(best.person_id, a.id)
+                 FROM new LEFT JOIN best ON best.id = new.id
+                WHERE a.id = new.id
                RETURNING a.id, a.person_id""", new_ids)
         linked = {r["id"]: r["person_id"] for r in links}
     return {(r["channel"], r["external_id"]): (r["id"], linked.get(r["id"], r["person_id"])) for r in rows}

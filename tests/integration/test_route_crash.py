@@ -57,25 +57,32 @@ async def run_crash_scenario(service_env, broker, db, after_publish: bool) -> Co
         await original_start()  # the startup flush runs unpatched
         assert first.relay is not None and first.publisher is not None
         if after_publish:
-            publish_rows = first.publisher.publish_rows
+            publish_many, publish_rows = first.publisher.publish_many, first.publisher.publish_rows
 
-            async def publish_then_die(rows):  # noqa: ANN001
-                await publish_rows(rows)
+            async def publish_many_then_die(items):  # noqa: ANN001
+                await publish_many(items)
                 reached.set()
                 await asyncio.Event().wait()  # killed here: acknowledged, never marked published
 
-            first.publisher.publish_rows = publish_then_die  # type: ignore[method-assign]
+            async def publish_rows_then_die(rows):  # noqa: ANN001
+                await publish_rows(rows)
+                reached.set()
+                await asyncio.Event().wait()
+
+            first.publisher.publish_many = publish_many_then_die  # type: ignore[method-assign]
+            first.publisher.publish_rows = publish_rows_then_die  # type: ignore[method-assign]
         else:
             sweep = first.relay.flush
 
-            async def die_before_publish(min_age_s: float = 0.0) -> int:
-                if min_age_s > 0:  # the periodic sweep for leftovers: not the crash point
-                    return await sweep(min_age_s)
+            async def die_before_publish(*args, **kwargs) -> int:  # noqa: ANN002, ANN003
+                if args and isinstance(args[0], float) and args[0] > 0:  # the periodic sweep: not the crash point
+                    return await sweep(args[0])
                 reached.set()
                 await asyncio.Event().wait()  # killed here: committed, nothing published
                 return 0
 
             first.relay.flush = die_before_publish  # type: ignore[method-assign]
+            first.relay.publish_written = die_before_publish  # type: ignore[method-assign]
 
     first.start = start_with_fault  # type: ignore[method-assign]
     await crash_inside(first, reached, crashed)
