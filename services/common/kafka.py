@@ -2,17 +2,28 @@
 
 One place builds Kafka clients from `ServiceSettings`, so security, timeouts and
 client ids are the same everywhere and production switches on TLS/SASL or idempotence by
-environment only.
+environment only:
+
+- TLS (`SSL`, `SASL_SSL`): the broker's certificate is verified against
+  `HEATDESK_KAFKA_SSL_CAFILE` (else the system CAs) and its host name checked; mutual TLS
+  with `HEATDESK_KAFKA_SSL_CERTFILE`/`_KEYFILE` (`_KEY_PASSWORD` for an encrypted key);
+- SASL: PLAIN and SCRAM-SHA-256/512 with user name and password, OAUTHBEARER with a
+  token from an OAuth 2.0 token endpoint (client credentials) or from a token file that is
+  re-read at each authentication. Use SASL over TLS (`SASL_SSL`) anywhere but loopback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import AbstractTokenProvider
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CorruptRecordException,
@@ -29,7 +40,7 @@ from aiokafka.helpers import create_ssl_context
 
 from services.common.config import ServiceSettings
 from services.common.envelope import Event
-from services.common.errors import DependencyUnavailable, PublishFailed, RecordRejected
+from services.common.errors import ConfigError, DependencyUnavailable, PublishFailed, RecordRejected
 from services.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -53,6 +64,106 @@ def _publish_error(exc: KafkaError) -> Exception:
     return PublishFailed(f"broker did not acknowledge: {exc!r}")
 
 
+class FileTokenProvider(AbstractTokenProvider):
+    """OAUTHBEARER token read from a file at every authentication.
+
+    A Kubernetes projected service-account token (or a sidecar that refreshes a token)
+    is rotated in place; reading it each time means a reconnect always presents the
+    current one.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        try:
+            text = await asyncio.to_thread(Path(self.path).read_text, encoding="utf-8")
+        except OSError as exc:
+            raise DependencyUnavailable(f"OAUTHBEARER token file {self.path!r} cannot be read: {exc.strerror}") from exc
+        token = text.strip()
+        if not token:
+            raise DependencyUnavailable(f"OAUTHBEARER token file {self.path!r} is empty")
+        return token
+
+
+class ClientCredentialsTokenProvider(AbstractTokenProvider):
+    """OAUTHBEARER token from an OAuth 2.0 token endpoint (client-credentials grant, RFC 6749 4.4).
+
+    The client authenticates with HTTP Basic (RFC 6749 2.3.1). The token is reused until a
+    minute before it expires (`expires_in`), so reconnects of every client of the process
+    share one token; one request at a time refreshes it.
+    """
+
+    def __init__(self, url: str, client_id: str, client_secret: str, scope: str = "", timeout_s: float = 10.0,
+                 refresh_margin_s: float = 60.0) -> None:
+        self.url, self.client_id, self.client_secret, self.scope = url, client_id, client_secret, scope
+        self.timeout_s, self.refresh_margin_s = timeout_s, refresh_margin_s
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.fetched = 0
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._expires_at:
+                self._token, lifetime = await self._fetch()
+                self._expires_at = time.monotonic() + max(0.0, lifetime - self.refresh_margin_s)
+            return self._token
+
+    async def _fetch(self) -> tuple[str, float]:
+        import aiohttp
+
+        form = {"grant_type": "client_credentials", **({"scope": self.scope} if self.scope else {})}
+        auth = aiohttp.BasicAuth(self.client_id, self.client_secret)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as http:
+                async with http.post(self.url, data=form, auth=auth, headers={"Accept": "application/json"}) as resp:
+                    body = await resp.json(content_type=None)
+                    if resp.status != 200 or not isinstance(body, dict) or not body.get("access_token"):
+                        error = body.get("error") if isinstance(body, dict) else None
+                        raise DependencyUnavailable(f"token endpoint answered {resp.status} ({error or 'no token'})")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise DependencyUnavailable(f"token endpoint unreachable: {type(exc).__name__}") from exc
+        self.fetched += 1
+        return str(body["access_token"]), float(body.get("expires_in") or 300)
+
+
+#: One token provider per process and configuration: every client shares its cached token.
+_token_providers: dict[tuple[str, ...], AbstractTokenProvider] = {}
+
+
+def token_provider(settings: ServiceSettings) -> AbstractTokenProvider:
+    """The OAUTHBEARER token source the settings name: a token endpoint, else a token file."""
+    if settings.kafka_sasl_oauth_token_url:
+        key = ("url", settings.kafka_sasl_oauth_token_url, settings.kafka_sasl_oauth_client_id,
+               settings.kafka_sasl_oauth_client_secret, settings.kafka_sasl_oauth_scope)
+        if not settings.kafka_sasl_oauth_client_id:
+            raise ConfigError("HEATDESK_KAFKA_SASL_OAUTH_TOKEN_URL needs HEATDESK_KAFKA_SASL_OAUTH_CLIENT_ID (and _SECRET)")
+        if key not in _token_providers:
+            _token_providers[key] = ClientCredentialsTokenProvider(
+                settings.kafka_sasl_oauth_token_url, settings.kafka_sasl_oauth_client_id,
+                settings.kafka_sasl_oauth_client_secret, settings.kafka_sasl_oauth_scope)
+        return _token_providers[key]
+    if settings.kafka_sasl_oauth_token_path:
+        return FileTokenProvider(settings.kafka_sasl_oauth_token_path)
+    raise ConfigError("HEATDESK_KAFKA_SASL_MECHANISM=OAUTHBEARER needs HEATDESK_KAFKA_SASL_OAUTH_TOKEN_URL (client "
+                      "credentials) or HEATDESK_KAFKA_SASL_OAUTH_TOKEN_PATH (a token file)")
+
+
+def ssl_context(settings: ServiceSettings) -> ssl.SSLContext:
+    """TLS towards the brokers: their certificate verified against the CA file (else the system
+    CAs) and their host name checked; a client certificate when mutual TLS is configured."""
+    if settings.kafka_ssl_keyfile and not settings.kafka_ssl_certfile:
+        raise ConfigError("HEATDESK_KAFKA_SSL_KEYFILE is set without HEATDESK_KAFKA_SSL_CERTFILE")
+    try:
+        return create_ssl_context(cafile=settings.kafka_ssl_cafile or None,
+                                  certfile=settings.kafka_ssl_certfile or None,
+                                  keyfile=settings.kafka_ssl_keyfile or None,
+                                  password=settings.kafka_ssl_key_password or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"Kafka TLS files (HEATDESK_KAFKA_SSL_CAFILE/_CERTFILE/_KEYFILE) unusable: {exc}") from exc
+
+
 def _client_options(settings: ServiceSettings, service: str) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
@@ -60,11 +171,15 @@ def _client_options(settings: ServiceSettings, service: str) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context()
+        options["ssl_context"] = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism or "PLAIN"
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        options["sasl_plain_password"] = settings.kafka_sasl_password
+        mechanism = settings.kafka_sasl_mechanism or "PLAIN"
+        options["sasl_mechanism"] = mechanism
+        if mechanism == "OAUTHBEARER":
+            options["sasl_oauth_token_provider"] = token_provider(settings)
+        else:
+            options["sasl_plain_username"] = settings.kafka_sasl_username
+            options["sasl_plain_password"] = settings.kafka_sasl_password
     return options
 
 
@@ -94,6 +209,7 @@ def make_consumer(settings: ServiceSettings, service: str, group_id: str, topics
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_records=500,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
     instance_id = settings.instance_id(service)
     if instance_id:

@@ -83,10 +83,15 @@ async def latency(ingest: str, dsn: str, bootstrap: str, tag: str, rate: float, 
     await asyncio.sleep(1.0)  # let notify arm the last timers
     conn = await asyncpg.connect(dsn)
     try:
+        # Timer armed = when notify applied the case.opened event (it arms the first-response
+        # clock in that transaction); follow-ups later retarget the row, so its own update
+        # time would overstate the delay.
         rows = await conn.fetch(
-            """SELECT m.id::text AS id, m.received_at, m.routed_at, t.updated_at AS armed_at
-                 FROM mentions m LEFT JOIN sla_timers t ON t.case_id = m.case_id AND t.kind = 'first_response'
-                  AND t.cycle = 0 AND m.created_at = (SELECT min(created_at) FROM mentions WHERE case_id = m.case_id)
+            """SELECT m.id::text AS id, m.received_at, m.routed_at, s.seen_at AS armed_at
+                 FROM mentions m
+                 LEFT JOIN case_events ce ON ce.case_id = m.case_id AND ce.type = 'com.heatdesk.case.opened.v1'
+                                         AND ce.data->>'mention_id' = m.id::text
+                 LEFT JOIN notify_events_seen s ON s.event_id = ce.event_id::text
                 WHERE m.external_id LIKE $1""", f"{tag}-%")
     finally:
         await conn.close()
