@@ -79,7 +79,8 @@ def run_dev(state_dir: Path) -> int:
         host = "127.0.0.1"
         for name, port_var, default_port in SERVICES:
             port = env.get(port_var, str(default_port))
-            extra = "  POST /v1/mentions" if name == "ingest" else ""
+            extra = {"ingest": "  POST /v1/mentions, /v1/responses, /v1/channels/{x,meta,email}",
+                     "route": "  /v1/cases (case API), /openapi.json"}.get(name, "")
             _say(f"{name:<8} http://{host}:{port}  /metrics /healthz /readyz{extra}")
         _say("press Ctrl-C to stop")
         while not stopping:

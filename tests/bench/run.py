@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.bench.common import REPO, machine
 
-SECTIONS = ["end_to_end", "ingest", "classify", "route", "notify"]
+SECTIONS = ["end_to_end", "ingest", "classify", "route", "notify", "scaling"]
 
 
 def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -29,6 +29,24 @@ def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
             rows += _rows(f"{prefix}.{key}" if prefix else key, inner)
         return rows
     return [(prefix, str(value))]
+
+
+def _median(value: Any) -> Any:
+    return value.get("median") if isinstance(value, dict) else value
+
+
+def _headline(results: dict[str, Any]) -> None:
+    """The figures operators size clusters from, under fixed names, next to the full sections."""
+    classify = results.get("classify", {}).get("throughput", {})
+    if classify:
+        results["classify"]["per_core_per_s"] = _median(classify.get("classify_mentions_per_s"))
+        results["classify"]["vader_per_s"] = _median(classify.get("vader_texts_per_s"))
+    notify = results.get("notify", {})
+    if "fire_clocks_handled_per_s" in notify:
+        notify["timers_per_s"] = notify["fire_clocks_handled_per_s"]
+    e2e = results.get("end_to_end", {})
+    if "rss_mb" in e2e:
+        results["rss_mb"] = e2e["rss_mb"].get("load", {})
 
 
 def main() -> int:
@@ -46,6 +64,7 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - report and go on with the other sections
             results[name] = {"failed": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
         results[name]["seconds"] = round(time.monotonic() - started, 1)
+    _headline(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     width = 48
     print(f"\nHeatdesk benchmarks, {results['machine']['date']}, {results['machine']['cpus']} CPUs, "
