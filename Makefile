@@ -69,3 +69,15 @@ topics: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .heatdesk .pytest_cache *.egg-info
+
+## audit: known vulnerabilities (PyPA advisory database via pip-audit) in every installed dependency of the
+## project's environment. pip-audit lives in its own venv: it needs a newer click than faust-streaming allows.
+## --strict: a dependency that could not be checked (no access to the vulnerability service) fails the audit
+## instead of passing it silently.
+.PHONY: audit
+AUDIT_VENV ?= .venv-audit
+audit: $(STAMP)
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+	  $(AUDIT_VENV)/bin/python -m pip install --quiet --upgrade pip pip-audit; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --skip-editable --progress-spinner off \
+	  --path "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

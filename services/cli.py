@@ -159,11 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     from services.notify.cli import register as register_sla
     from services.route.cases_cli import register as register_cases
     from services.route.cli import register as register_rules
+    from services.route.retention import register as register_retention
 
     register_classify(sub)
     register_rules(sub)
     register_cases(sub)
     register_sla(sub)
+    register_retention(sub)
     t = sub.choices["topics"]
     t.add_argument("action", nargs="?", choices=("create", "describe"), default="create",
                    help="create the missing topics (default) or describe partitions, offsets and lag")
@@ -204,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args)
+        if args.command == "retention":
+            return args.run(args)
         if args.command == "sla":
             from services.notify.cli import run as run_sla
 

@@ -61,6 +61,7 @@ class ConsumerService(Service):
 
     async def start(self) -> None:
         await self.http.start()  # probes answer (not ready) while dependencies come up
+        self.http.add_check("consumer", self._consumer_readiness)  # not ready until the consumer runs
         if self.uses_database:
             self.http.add_check("database", database_check(lambda: self.pool))
             self.pool = await create_pool(self.settings.database_url, self.settings.db_pool_min,
@@ -75,7 +76,11 @@ class ConsumerService(Service):
         await start_with_retry(self.consumer.start, "kafka consumer")
         self.loop = ConsumeLoop(self.consumer, self.publisher, self.handle, metrics=self.metrics,
                                 group=self.group_id, stage=self.name, expected_types=self.expected_types)
-        self.http.add_check("consumer", self.loop.readiness)
+
+    async def _consumer_readiness(self) -> tuple[bool, str]:
+        if self.loop is None:
+            return False, "connecting to the broker"
+        return await self.loop.readiness()
 
     def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         assert self.loop is not None

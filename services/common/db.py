@@ -1,5 +1,11 @@
 """PostgreSQL: pool creation and the versioned migrations runner.
 
+TLS is set in `DATABASE_URL` the way libpq does it (asyncpg reads the same parameters):
+`?sslmode=verify-full&sslrootcert=/etc/heatdesk/pg/ca.crt` verifies the server's
+certificate and host name; `sslcert`/`sslkey` add a client certificate, `sslpassword` its
+key's password (redacted from logs like the password). Without `sslmode` asyncpg tries
+TLS first and falls back to plaintext (`prefer`): use `verify-full` in production.
+
 Migrations are plain SQL files `NNNN_name.sql` in `services/common/migrations/`, applied
 in order, each in its own transaction, under an advisory lock so that two replicas
 starting together cannot both apply one. A changed file that was already applied is
@@ -12,6 +18,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import ssl
 from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -40,7 +47,13 @@ _DATA_ERROR_CLASSES = ("22", "23")
 
 
 def is_retriable_db_error(exc: BaseException) -> bool:
-    """True when a database error says "try again later" rather than "this record is bad"."""
+    """True when a database error says "try again later" rather than "this record is bad".
+
+    A server certificate that does not verify (wrong `sslrootcert`, wrong host name) is a
+    configuration error, not an outage: retrying cannot fix it.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
     if isinstance(exc, RETRIABLE_DB_ERRORS):
         return True
     if isinstance(exc, asyncpg.PostgresError):
@@ -77,9 +90,16 @@ async def connect(dsn: str, timeout: float = 10.0) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, timeout=timeout)
     except Exception as exc:
+        _refuse_tls_misconfiguration(dsn, exc)
         if not is_retriable_db_error(exc):
             raise
         raise DependencyUnavailable(f"PostgreSQL did not answer at {redact(dsn)}: {exc!r}") from exc
+
+
+def _refuse_tls_misconfiguration(dsn: str, exc: BaseException) -> None:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        raise ConfigError(f"PostgreSQL's TLS certificate was refused at {redact(dsn)}: {exc.verify_message}; check "
+                          f"sslrootcert (the CA) and the host name in DATABASE_URL") from exc
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int, attempts: int = 30) -> asyncpg.Pool:
@@ -91,6 +111,7 @@ async def create_pool(dsn: str, min_size: int, max_size: int, attempts: int = 30
             assert pool is not None
             return pool
         except Exception as exc:
+            _refuse_tls_misconfiguration(dsn, exc)
             if not is_retriable_db_error(exc):
                 raise
             if attempt == attempts:

@@ -24,7 +24,10 @@ def parse_rfc3339(value: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("expected an RFC 3339 timestamp with a time zone offset, e.g. 2026-01-31T12:00:00Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 has no UTC equivalent in datetime's range
+        raise ValueError("the timestamp is outside the representable range") from exc
 
 
 def format_rfc3339(value: datetime) -> str:

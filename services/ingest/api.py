@@ -27,7 +27,14 @@ from services.common.errors import InvalidInput, PublishFailed, RecordRejected
 from services.common.metrics import Metrics
 from services.common.problem import problem
 from services.common.timeutil import utcnow
-from services.ingest.auth import RateLimiter, hmac_sha256, token_source, verify_prefixed_signature, x_crc_response
+from services.ingest.auth import (
+    MailgunVerifier,
+    RateLimiter,
+    crc_token_acceptable,
+    token_source,
+    verify_prefixed_signature,
+    x_crc_response,
+)
 from services.ingest.channels.common import BrandAccounts, Parsed
 from services.ingest.channels.email import parse_inbound_form, parse_postmark, parse_rfc822
 from services.ingest.channels.generic import parse_generic_mention
@@ -73,6 +80,7 @@ class IngestApi:
         self.tokens = tokens
         self.brands = BrandAccounts(settings.ingest_brand_accounts)
         self.limiter = RateLimiter(settings.ingest_rate_limit_per_s, settings.ingest_rate_limit_burst)
+        self.mailgun = MailgunVerifier(settings.ingest_mailgun_signing_key) if settings.ingest_mailgun_signing_key else None
         self.in_flight = 0
 
     def register(self, app: web.Application) -> None:
@@ -195,6 +203,8 @@ class IngestApi:
         token = request.query.get("crc_token")
         if not token:
             return problem(400, "missing-crc-token", "crc_token is required")
+        if not crc_token_acceptable(token):  # else the answer would sign an arbitrary webhook body
+            return problem(400, "invalid-crc-token", "crc_token is not a token X would send")
         return web.json_response({"response_token": x_crc_response(secret, token)})
 
     async def post_x(self, request: web.Request) -> web.Response:
@@ -260,11 +270,11 @@ class IngestApi:
 
     def _email_auth(self, request: web.Request, fields: dict[str, str]) -> None:
         """A Mailgun signature when a signing key is set and the form carries one; else the API token."""
-        key = self.settings.ingest_mailgun_signing_key
-        if key and fields.get("signature"):
-            expected = hmac_sha256(key, (fields.get("timestamp", "") + fields.get("token", "")).encode()).hex()
-            if not hmac.compare_digest(fields["signature"].encode(), expected.encode()):
-                raise Rejected(problem(401, "bad-signature", "Mailgun signature does not match"), "bad_signature")
+        if self.mailgun is not None and fields.get("signature"):
+            if not self.mailgun.verify(fields.get("timestamp", ""), fields.get("token", ""), fields["signature"]):
+                raise Rejected(problem(401, "bad-signature", "Mailgun signature does not match",
+                                       "The signature must be fresh (timestamp within 5 minutes) and its token "
+                                       "not used before."), "bad_signature")
             self._limit("mailgun")
             return
         self._limit(self._token(request))

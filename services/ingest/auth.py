@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 
@@ -34,6 +35,57 @@ def verify_prefixed_signature(header: str | None, secret: str, body: bytes, *, e
 def x_crc_response(consumer_secret: str, crc_token: str) -> str:
     """The CRC answer X expects: `sha256=` + base64(HMAC-SHA256(consumer secret, crc_token))."""
     return "sha256=" + base64.b64encode(hmac_sha256(consumer_secret, crc_token.encode())).decode()
+
+
+#: What X sends as a crc_token: a short random string of URL-safe or base64 characters.
+_CRC_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,256}")
+
+
+def crc_token_acceptable(crc_token: str) -> bool:
+    """Only answer CRC challenges that look like X's own.
+
+    The CRC answer is HMAC-SHA256(consumer secret, crc_token), which is exactly the
+    x-twitter-webhooks-signature of a body equal to crc_token: answering any string would
+    make the endpoint a signing oracle for forged webhook posts. A webhook body is a JSON
+    object (it starts with `{`), which this alphabet cannot spell.
+    """
+    return _CRC_TOKEN.fullmatch(crc_token) is not None
+
+
+class MailgunVerifier:
+    """Mailgun's webhook signature: HMAC-SHA256(signing key, timestamp + token), hex.
+
+    The signature covers neither the message nor the time of the request, so on its own a
+    captured (timestamp, token, signature) triple would authenticate any forged form. As
+    Mailgun advises, a signature is only accepted with a timestamp within `max_age_s` of
+    now and a token not seen before (remembered for that long; per replica - a replay to
+    another replica is still bounded by the timestamp window).
+    """
+
+    def __init__(self, key: str, max_age_s: float = 300.0, clock: object = time.time, capacity: int = 100_000) -> None:
+        self.key = key
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self.capacity = capacity
+        self._seen: dict[str, float] = {}
+
+    def verify(self, timestamp: str, token: str, signature: str) -> bool:
+        expected = hmac_sha256(self.key, (timestamp + token).encode()).hex()
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            return False
+        now = self._clock()  # type: ignore[operator]
+        try:
+            age = now - float(timestamp)
+        except ValueError:
+            return False
+        if not (-self.max_age_s <= age <= self.max_age_s) or token in self._seen:
+            return False
+        self._seen[token] = now
+        if len(self._seen) > self.capacity or next(iter(self._seen.values())) < now - 2 * self.max_age_s:
+            self._seen = {t: at for t, at in self._seen.items() if at >= now - 2 * self.max_age_s}
+            while len(self._seen) > self.capacity:
+                self._seen.pop(next(iter(self._seen)))
+        return True
 
 
 @dataclass

@@ -53,7 +53,7 @@ def _rows(rows: Rows, convert: Any) -> Iterator[ReplayItem]:
     for line, row in rows:
         try:
             item = convert(line, row)
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             yield _invalid(line, f"{type(exc).__name__}: {exc}")
             continue
         if item is not None:
@@ -90,7 +90,7 @@ def _twcs(rows: Rows) -> Iterator[ReplayItem]:
     for _, r in rows:
         try:
             parent_of[r["tweet_id"]] = _tweet_ref(r["in_response_to_tweet_id"])
-        except ValueError:
+        except (ValueError, OverflowError):
             parent_of[r["tweet_id"]] = None
 
     def root(tweet_id: str) -> str:
@@ -192,6 +192,7 @@ def read_jsonl(path: Path) -> Iterator[ReplayItem]:
 
 def read_csv(path: Path, layout: str = "auto", start: datetime | None = None) -> Iterator[ReplayItem]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
+        csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))  # long CFPB narratives
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         chosen = detect_layout(header) if layout == "auto" else layout

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.common import pii
 from services.common.envelope import Event
 from services.common.timeutil import format_rfc3339
 from services.common.topics import CASE_EVENTS, EventType, department_topic
@@ -40,8 +41,19 @@ def lifecycle(event_type: str, case: CaseState, author: dict[str, Any], occurred
 
 def routed(change: str, case: CaseState, author: dict[str, Any], mention: dict[str, Any],
            classification: dict[str, Any], departments: list[str]) -> list[tuple[str, Event]]:
-    """One record per department that holds the case (owner first)."""
-    data = {"change": change, "case": snapshot(case, author), "mention": {**mention, "raw": None},
-            "classification": classification}
+    """One record per department that holds the case (owner first).
+
+    What leaves for the departments carries no raw payload (it stays in the database until
+    the retention job empties it) and no card number, email address or phone number in the
+    mention's text and subject or in the entities the classifier found, unless
+    `HEATDESK_PII_ALLOW` allows that kind (see services/common/pii.py).
+    """
+    allow = pii.allowed()
+    outgoing = {**mention, "raw": None, "text": pii.mask(mention["text"], allow)}
+    if isinstance(mention.get("subject"), str):
+        outgoing["subject"] = pii.mask(mention["subject"], allow)
+    if classification.get("entities"):
+        classification = {**classification, "entities": pii.mask_value(classification["entities"], allow)}
+    data = {"change": change, "case": snapshot(case, author), "mention": outgoing, "classification": classification}
     return [(department_topic(d), Event(type=EventType.CASE_ROUTED, source=SOURCE, key=case.id, subject=case.id,
                                         data=data)) for d in departments]

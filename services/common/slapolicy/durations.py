@@ -15,6 +15,10 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?[smhdw])+$")
 
 
+#: Due-time maths on business calendars walks the calendar: a target must stay reachable.
+MAX_SECONDS = 10 * 365 * 24 * 3600.0
+
+
 def parse_duration(value: object) -> float:
     """Seconds in `value`; ValueError with a hint when it is not a positive, finite duration."""
     if isinstance(value, bool):
@@ -28,6 +32,8 @@ def parse_duration(value: object) -> float:
         raise ValueError(f"{value!r} is not a duration (like 90s, 15m, 4h, 2d)")
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{value!r} is not a positive duration")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{value!r} is longer than 10 years: no SLA clock can reach it")
     return seconds
 
 

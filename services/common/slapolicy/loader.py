@@ -352,7 +352,18 @@ def _recipient_map(raw: Any, problems: _Problems) -> dict[str, dict[str, tuple[s
 
 
 def parse_policies(doc: Any, source: str) -> PolicySet:
-    """Validate a parsed document; raise PolicyError listing every problem."""
+    """Validate a parsed document; raise PolicyError listing every problem.
+
+    A field of a wrong type deep in a definition surfaces as TypeError/AttributeError from the
+    part that reads it; it is reported as a problem of the file, never a crash of the reload.
+    """
+    try:
+        return _parse_policies(doc, source)
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise PolicyError([f"{source}: a field has the wrong type ({type(exc).__name__}: {exc})"]) from exc
+
+
+def _parse_policies(doc: Any, source: str) -> PolicySet:
     problems = _Problems(source)
     if not isinstance(doc, dict):
         raise PolicyError([f"{source}: expects a mapping with version, calendars, recipients, policies"])

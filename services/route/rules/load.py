@@ -169,6 +169,8 @@ def parse_rules(document: Any, source: str) -> RuleSet:
     if mode not in ("accumulate", "first_match"):
         problems.add("mode", "accumulate or first_match")
     departments = _strings(document.get("departments", ["billing", "product", "pr", "support"]), "departments", problems)
+    if not departments and not any("departments" in p for p in problems.items):
+        problems.add("departments", "expects at least one department (an empty list would refuse every mention)")
     rules: list[Rule] = []
     names: set[str] = set()
     raw_rules = document.get("rules")
