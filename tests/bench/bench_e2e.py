@@ -27,11 +27,13 @@ import orjson
 
 from services.common import settings as loader
 from services.common.config import ServiceSettings
-from services.common.db import migrate, split_database
+from services.common.db import split_database
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
 from services.common.topics import MENTIONS_CLASSIFIED, all_topics
+from tests.bench.common import create_database as _create
+from tests.bench.common import drop_database as _drop
 from tests.bench.common import figure, percentile, process, rss_mb, wait_http
 from tests.bench.load import post_all
 from tests.bench.texts import texts
@@ -208,19 +210,6 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
     out["latency_ms"] = {**{k: at_500[k] for k in ("p50", "p95", "p99")}, "offered_per_s": 500,
                          "path": "received -> routed"}
     return out
-
-
-async def _create(admin: str, name: str, dsn: str) -> None:
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    await migrate(dsn)
-
-
-async def _drop(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 if __name__ == "__main__":

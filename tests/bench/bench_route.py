@@ -22,12 +22,14 @@ import asyncpg
 
 from services.common import settings as loader
 from services.common.config import ServiceSettings
-from services.common.db import migrate, split_database
+from services.common.db import split_database
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.envelope import Event
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
 from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, EventType, all_topics
+from tests.bench.common import create_database as _create
+from tests.bench.common import drop_database as _drop
 from tests.bench.common import figure, percentile, process, rss_mb, wait_http
 from tests.bench.texts import texts
 from tests.support import produce_events
@@ -176,19 +178,6 @@ async def _latency(bootstrap: str, dsn: str) -> list[float]:
         if mention_id in sent and event.type in (EventType.CASE_OPENED, EventType.CASE_MENTION_ADDED):
             out.append(record.timestamp - sent.pop(mention_id))
     return out
-
-
-async def _create(admin: str, name: str, dsn: str) -> None:
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    await migrate(dsn)
-
-
-async def _drop(admin: str, name: str) -> None:
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
 
 
 if __name__ == "__main__":

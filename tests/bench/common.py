@@ -88,3 +88,27 @@ def rss_mb(pid: int) -> float:
 
 def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
     return [measure() for _ in range(runs)]
+
+
+async def create_database(admin_dsn: str, name: str, dsn: str) -> None:
+    """A fresh database for one benchmark run, migrated like production."""
+    import asyncpg
+
+    from services.common.db import migrate
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    await migrate(dsn)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
