@@ -120,6 +120,8 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
                     started = asyncio.run(_wait_count(dsn, "SELECT count(*) FROM mentions", 1))
                     first = asyncio.run(_count(dsn, "SELECT count(*) FROM mentions"))
                     done = asyncio.run(_wait_count(dsn, "SELECT count(*) FROM mentions", BACKLOG))
+                    if first >= BACKLOG or done <= started:
+                        raise RuntimeError("the backlog went in one batch: raise BACKLOG to measure a rate")
                     routed.append((BACKLOG - first) / (done - started))
                     rss["load"] = round(rss_mb(proc.pid), 1)
                     if r == 0:
