@@ -151,7 +151,11 @@ class IngestApi:
             return problem(503, "overloaded", "Too many posts in flight", "Retry after the indicated delay.",
                            headers={"Retry-After": "1"})
         publisher = self._publisher()
-        assert publisher is not None
+        if publisher is None:  # still connecting to the broker at start
+            self.metrics.mentions_rejected.labels(channel, "broker_unavailable").inc()
+            return problem(503, "broker-unavailable", "Not connected to the broker yet",
+                           "Nothing was accepted; retry after the indicated delay.",
+                           headers={"Retry-After": str(self.settings.ingest_retry_after_s)})
         self.in_flight += 1
         try:
             published = await publisher.publish(parsed, self.settings.ingest_publish_timeout_s)

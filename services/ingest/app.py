@@ -54,10 +54,12 @@ class IngestService(Service):
         if not self.api.tokens:
             log.warning("no HEATDESK_INGEST_API_TOKENS: /v1/mentions, /v1/responses and email accept "
                         "unauthenticated posts (development only)")
+        # HTTP first: while the broker is unreachable, probes answer and posts get 503 with
+        # Retry-After (the publisher is not there yet) instead of a refused connection.
+        await self.http.start()
         self.producer = make_producer(self.settings, self.name)
         await start_with_retry(self.producer.start, "kafka producer")
         self.publisher = IngestPublisher(Publisher(self.producer), self.metrics, self.settings.ingest_recent_ids)
-        await self.http.start()
 
     def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         return []  # all work happens in request handlers
@@ -68,7 +70,8 @@ class IngestService(Service):
             await self.producer.stop()
 
     async def _kafka_ready(self) -> tuple[bool, str]:
-        assert self.producer is not None
+        if self.publisher is None or self.producer is None:
+            return False, "connecting to the broker"
         client = self.producer.client
         for broker in client.cluster.brokers():
             if await client.ready(broker.nodeId):

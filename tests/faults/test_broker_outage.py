@@ -138,11 +138,6 @@ async def _not_ready_while_waiting(stack: FaultStack) -> None:
         assert status == 503, f"{service} says ready with the broker unreachable: {body}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG services/ingest/app.py:53-60 (IngestService.start): the HTTP server is started only after the Kafka "
-    "producer connected (start_with_retry, up to ~5 min), so while the broker is unreachable at start ingest "
-    "refuses connections instead of answering 503 with Retry-After, and /healthz does not answer (a liveness "
-    "probe may kill it while it waits)"))
 async def test_ingest_answers_503_while_the_broker_is_unreachable_at_start(fault_stack):
     stack = await fault_stack(kafka_proxy=True)
     assert stack.kafka_proxy is not None
