@@ -64,7 +64,7 @@ def _deadletter(args: argparse.Namespace) -> int:
         print(f"heatdesk deadletter replay: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
-        print(f"heatdesk deadletter replay: the fixed record is not JSON: {exc}", file=sys.stderr)
+        print(f"heatdesk deadletter replay: {exc}", file=sys.stderr)
         return 2
     print(f"re-published to {target}")
     return 0

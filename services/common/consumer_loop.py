@@ -34,6 +34,9 @@ from services.common.topics import DEADLETTER, EventType
 
 log = logging.getLogger(__name__)
 
+#: Bytes of the original value a dead letter keeps when the whole would be refused as too large.
+DEADLETTER_VALUE_LIMIT = 64 * 1024
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Incoming:
@@ -175,10 +178,31 @@ class ConsumeLoop:
             log.warning("record dead-lettered", extra={"stage": self.stage, "reason": exc.reason,
                                                        "topic": record.topic, "partition": record.partition,
                                                        "offset": record.offset, "detail": exc.detail[:300]})
-            await self.publisher.publish_raw(DEADLETTER, record.value, record.key,
-                                             deadletter_headers(record, self.stage, exc.reason, exc.detail))
+            await self._publish_letter(record, exc)
             self.metrics.deadletters.labels(self.stage, exc.reason).inc()
         poison.clear()
+
+    async def _publish_letter(self, record: ConsumerRecord, exc: PoisonRecord) -> None:
+        """Dead-letter one record; if the letter is too large, send it with the value cut.
+
+        The letter is the value plus ~1 KB of headers, so a record that fitted its source
+        topic can be refused as a letter. Refusing to move on would block the partition on
+        that offset for good, so the letter goes out with the first DEADLETTER_VALUE_LIMIT
+        bytes and `heatdesk_dlq_value_truncated` = the full size; the whole record stays in
+        the source topic (until its retention) at the offset the letter names.
+        """
+        headers = deadletter_headers(record, self.stage, exc.reason, exc.detail)
+        try:
+            await self.publisher.publish_raw(DEADLETTER, record.value, record.key, headers)
+            return
+        except RecordRejected as refused:
+            if record.value is None or len(record.value) <= DEADLETTER_VALUE_LIMIT:
+                raise
+            log.warning("dead letter refused; sending it with the value truncated",
+                        extra={"stage": self.stage, "topic": record.topic, "partition": record.partition,
+                               "offset": record.offset, "bytes": len(record.value), "error": str(refused)})
+        headers.append(("heatdesk_dlq_value_truncated", str(len(record.value)).encode()))
+        await self.publisher.publish_raw(DEADLETTER, record.value[:DEADLETTER_VALUE_LIMIT], record.key, headers)
 
     async def _with_retry(self, action: Callable[[], Awaitable[None]], stop: asyncio.Event) -> bool:
         delay = 0.2

@@ -89,7 +89,9 @@ async def read_deadletters(settings: ServiceSettings, limit: int = 100) -> list[
                                   f"{h.get('heatdesk_dlq_partition', b'').decode()}@"
                                   f"{h.get('heatdesk_dlq_offset', b'').decode()}",
                         "detail": h.get("heatdesk_dlq_detail", b"").decode(errors="replace")[:120],
-                        "bytes": len(r.value or b""), "record": r})
+                        "bytes": len(r.value or b""),
+                        "truncated_from": int(h["heatdesk_dlq_value_truncated"]) if "heatdesk_dlq_value_truncated" in h
+                        else None, "record": r})
         return out
     finally:
         await consumer.stop()
@@ -106,9 +108,17 @@ async def replay_deadletter(settings: ServiceSettings, partition: int, offset: i
     h = header_map(record.headers)
     target = h["heatdesk_dlq_topic"].decode()
     headers = [(k[len("orig_"):], v) for k, v in (record.headers or ()) if k.startswith("orig_")]
+    if value is None and "heatdesk_dlq_value_truncated" in h:
+        raise ValueError(f"dead letter at partition {partition} offset {offset} holds only the first "
+                         f"{len(record.value or b'')} of {h['heatdesk_dlq_value_truncated'].decode()} bytes; "
+                         f"the whole record is at {found['source']} (until that topic's retention): "
+                         "pass the fixed record with --file")
     body = value if value is not None else record.value
     if value is not None:
-        orjson.loads(value)  # a fixed record must at least be JSON
+        try:
+            orjson.loads(value)  # a fixed record must at least be JSON
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"the fixed record is not JSON: {exc}") from exc
     producer = AIOKafkaProducer(**_client_options(settings, "ops"), acks="all")
     await producer.start()
     try:

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.common import pii
 from services.common.slapolicy import PolicySet
 from services.common.timeutil import format_rfc3339, parse_rfc3339
 
@@ -83,7 +84,8 @@ def hits_of(mention: Mapping[str, Any], classification: Mapping[str, Any]) -> li
     if not is_negative(classification):
         return []
     created = parse_rfc3339(mention["created_at"])
-    text = " ".join(str(mention.get("text") or "").split())
+    # Masked before it is stored: the excerpt leaves in every crisis webhook and email.
+    text = pii.mask(" ".join(str(mention.get("text") or "").split()), pii.allowed())
     excerpt = text if len(text) <= 200 else text[:199] + "…"
     followers = int((mention.get("author") or {}).get("followers") or 0)
     score = float((classification.get("sentiment") or {}).get("score") or 0.0)

@@ -24,11 +24,6 @@ HOSTILE = ("<!channel> worst service ever, you stole my money and nobody answers
            "4111 1111 1111 1111 at <https://evil.example/login|acme.com/refunds> or mail jo.doe@example.com")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG services/notify/senders/webhook.py:51-54 (render_text) puts the example mention's text into the Slack "
-    "message unescaped, so a customer's `<!channel>` pings the whole channel and `<https://evil|acme.com>` shows "
-    "a disguised link; and services/notify/crisis.py:86-87 (hits_of) stores the excerpt unmasked, so card numbers, "
-    "emails and phone numbers leave in every crisis webhook and email"))
 async def test_a_crisis_alert_quotes_customers_escaped_and_masked(fault_stack):
     sink = WebhookSink().start()
     try:

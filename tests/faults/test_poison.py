@@ -19,6 +19,9 @@ cases; `heatdesk_deadletter_total{stage,reason}` counts each.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 from collections import Counter
 
@@ -26,6 +29,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.common.consumer_loop import DEADLETTER_VALUE_LIMIT
 from services.common.envelope import Event, header_map
 from services.common.timeutil import utcnow
 from services.common.topics import DEADLETTER, MENTIONS_RAW, EventType
@@ -120,12 +124,6 @@ async def test_poison_records_are_dead_lettered_and_the_partition_moves_on(fault
                       "mention after the poison was routed")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG services/common/consumer_loop.py:169-176 (_deadletter) and :190-191 (_with_retry): the dead letter is the "
-    "original value plus ~1 KB of heatdesk_dlq_*/orig_* headers, so a poison record that fits the 1 MiB record limit "
-    "on its source topic can exceed it as a dead letter; the producer refuses it (RecordRejected, not retriable), "
-    "_with_retry re-raises, the consume loop ends and the service exits 1 - and crash-loops on the same offset after "
-    "every restart: the partition is blocked for good"))
 async def test_poison_record_near_the_size_limit_is_dead_lettered_too(fault_stack):
     stack = await fault_stack()
     await stack.start(services=("classify",))
@@ -152,4 +150,15 @@ async def test_poison_record_near_the_size_limit_is_dead_lettered_too(fault_stac
     assert classify.alive, f"classify exited with {classify.popen.returncode}:\n{classify.tail(1500)}"
     assert [header_map(r.headers)["ce_subject"] for r in classified] == [good_after.subject.encode()]
     letters = await read_topic(stack.bootstrap, DEADLETTER, until=lambda rs: len(rs) >= 1, timeout=10)
-    assert header_map(letters[0].headers)["orig_ce_subject"] == near_limit.subject.encode()
+    letter = header_map(letters[0].headers)
+    assert letter["orig_ce_subject"] == near_limit.subject.encode()
+    # Cut to fit, and says so: the full size and where the whole record still is.
+    assert int(letter["heatdesk_dlq_value_truncated"]) > len(letters[0].value) == DEADLETTER_VALUE_LIMIT
+    assert letter["heatdesk_dlq_reason"] and letter["heatdesk_dlq_topic"] == MENTIONS_RAW.encode()
+    # Replaying the cut value would publish a corrupted record: the operator is told to pass the fixed one.
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "deadletter", "replay", "--partition", str(letters[0].partition),
+        "--offset", str(letters[0].offset), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2 and b"holds only the first 65536 of" in err and b"--file" in err, err

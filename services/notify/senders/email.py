@@ -40,7 +40,7 @@ def build_message(sender: str, recipient: str, idempotency_key: str, alert: dict
     domain = sender.rpartition("@")[2] or "heatdesk.local"
     msg["Message-ID"] = f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
     msg["X-Heatdesk-Idempotency-Key"] = idempotency_key
-    msg.set_content(render_text(alert) + "\n\n" + orjson.dumps(alert, option=orjson.OPT_INDENT_2).decode() + "\n")
+    msg.set_content(render_text(alert, markup="plain") + "\n\n" + orjson.dumps(alert, option=orjson.OPT_INDENT_2).decode() + "\n")
     return msg
 
 

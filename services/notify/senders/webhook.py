@@ -46,12 +46,27 @@ class DeliveryFailed(HeatdeskError):
 _EMOJI = {"warning": ":warning:", "rule": ":hourglass:", "autoclose": ":hourglass:"}
 
 
-def render_text(alert: dict[str, Any]) -> str:
-    """One line an agent can act on; crisis alerts and SLA steps alike."""
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as entities, so quoted text cannot ping or disguise a link.
+
+    In a Slack (or Mattermost) message `<!channel>` notifies everyone and `<url|label>`
+    shows `label` for any `url`: customers' words must never be read as such markup.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_text(alert: dict[str, Any], *, markup: str = "slack") -> str:
+    """One line an agent can act on; crisis alerts and SLA steps alike.
+
+    `markup="slack"` escapes everything that came from outside (the quoted mention, the
+    keys it was counted under); `"plain"` (an email body) leaves the text as written.
+    """
+    quote = slack_escape if markup == "slack" else str
     if alert.get("category") == "crisis":
-        return (f":fire: Crisis - {alert['count']} negative mentions of {alert['scope']} {alert['key']} in "
-                f"{round(alert['window_s'] / 60)} min (usual {alert['baseline']:.1f}); "
-                f"e.g. \"{alert['examples'][0]['excerpt'] if alert.get('examples') else ''}\"")
+        excerpt = alert["examples"][0]["excerpt"] if alert.get("examples") else ""
+        return (f":fire: Crisis - {alert['count']} negative mentions of {quote(str(alert['scope']))} "
+                f"{quote(str(alert['key']))} in {round(alert['window_s'] / 60)} min "
+                f"(usual {alert['baseline']:.1f}); e.g. \"{quote(str(excerpt))}\"")
     emoji = _EMOJI.get(alert.get("level", ""), ":rotating_light:")
     return (f"{emoji} SLA {alert['threshold']} - {alert['timer'].replace('_', ' ')} for a "
             f"{alert['priority']} {alert['department']} case on {alert['channel']} "

@@ -34,6 +34,19 @@ def test_only_negative_non_spam_mentions_count():
     assert len(long) == 200 and long.endswith("…")
 
 
+def test_excerpts_are_masked_unless_allowed():
+    from services.common import pii
+
+    text = "charged twice on 4111 1111 1111 1111, mail jo.doe@example.com"
+    try:
+        pii.configure(())
+        assert hits_of({**MENTION, "text": text}, CLASSIFICATION)[0].excerpt == "charged twice on [card ending 1111], mail [email]"
+        pii.configure(("card", "email"))
+        assert hits_of({**MENTION, "text": text}, CLASSIFICATION)[0].excerpt == text
+    finally:
+        pii.configure(None)
+
+
 def test_hot_threshold_is_the_larger_of_the_floor_and_the_multiple_of_the_usual():
     config = CrisisConfig(window_s=900, baseline_s=86400, multiple=3.0, min_count=20)
     assert threshold(0, config) == (0.0, 20.0)  # no history: the floor decides

@@ -41,6 +41,20 @@ def test_render_text_varies_with_the_alert():
     assert "\n" not in text
 
 
+CRISIS = {"category": "crisis", "count": 12, "scope": "brand", "key": "@acme", "window_s": 600, "baseline": 1.5,
+          "examples": [{"excerpt": "<!channel> see <https://evil.example|acme.com> & weep"}]}
+
+
+def test_render_text_escapes_quoted_customer_text_for_slack():
+    text = render_text(CRISIS)
+    assert "<" not in text and ">" not in text
+    assert "&lt;!channel&gt; see &lt;https://evil.example|acme.com&gt; &amp; weep" in text
+
+
+def test_render_text_plain_quotes_as_written():
+    assert '"<!channel> see <https://evil.example|acme.com> & weep"' in render_text(CRISIS, markup="plain")
+
+
 def test_render_text_needs_the_fields():
     with pytest.raises(KeyError):
         render_text({"case_id": "c"})
