@@ -31,6 +31,7 @@ from services.classify.pipeline.classifier import build_pipeline
 from services.classify.pipeline.features import Featurizer
 from services.classify.pipeline.textcat import HEADS, LEXICON_PATH, MODELS_DIR, TEXTCAT_DIR, LinearModel, load_lexicon
 from services.classify.synth import generate
+from services.classify.synth_social import generate_social
 
 BANKING_BILLING = {
     "card_payment_fee_charged", "cash_withdrawal_charge", "exchange_charge", "extra_charge_on_statement",
@@ -108,11 +109,15 @@ def featurize(texts: Sequence[str], lexicon: dict[str, float]) -> list[dict[str,
 
 
 def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: float = 3e-3, iterations: int = 250,
-        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1) -> LinearModel:
+        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1,
+        head_l2: dict[str, float] | None = None) -> LinearModel:
     """Softmax regression per head, full batch, Adam; a missing label masks that head for that example.
 
     `dense_l2_factor` scales the L2 penalty of the few dense features (lexicon, rules,
-    punctuation) against the many sparse word features."""
+    punctuation) against the many sparse word features. `head_l2` scales the penalty per
+    head: the sentiment head is shrunk harder (HEAD_L2), because template words that only
+    ever occur in complaints ("bag", "hold", "team") otherwise become sentiment cues on
+    their own, while the department head needs exactly those topic words."""
     counts = Counter(name for f in feats for name in f)
     keep_always = {n for f, ex in zip(feats, examples, strict=True) if ex["source"] == "labelled" for n in f}
     vocab = sorted(n for n, c in counts.items() if c >= min_count or n in keep_always or not n.startswith(("w:", "nw:", "b:")))
@@ -145,7 +150,8 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
         start += len(labels)
     offsets = np.searchsorted(row, np.arange(n))
     lexical = np.array([name.startswith(("w:", "nw:", "b:")) for name in vocab])
-    l2_rows = np.where(lexical, l2, l2 * dense_l2_factor).astype(np.float32)[:, None]
+    head_scale = np.concatenate([np.full(len(labels), (head_l2 or {}).get(head, 1.0)) for head, labels in HEADS.items()])
+    l2_rows = (np.where(lexical, l2, l2 * dense_l2_factor)[:, None] * head_scale[None, :]).astype(np.float32)
     W = np.zeros((v, labels_total), dtype=np.float32)
     b = np.zeros(labels_total, dtype=np.float32)
     m_w, s_w, m_b, s_b = np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)
@@ -174,9 +180,9 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     return LinearModel(vocab, W, b, dict(HEADS))
 
 
-def collect(labelled: Path, data_dir: Path | None, synthetic: int) -> list[dict[str, Any]]:
+def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 8000) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
-    examples += generate(synthetic)
+    examples += generate(synthetic) + generate_social(social)
     if data_dir is not None:
         examples += banking77(data_dir) + cfpb(data_dir)
     return examples

@@ -199,6 +199,7 @@ class FaultStack:
         finally:
             await conn.close()
         await migrate(self.database)
+        await keep_published_outbox(self.database)
         await ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap}),
                             all_topics())
 
@@ -254,3 +255,21 @@ class FaultStack:
             finally:
                 await conn.close()
         return codes
+
+
+#: The services delete outbox rows once published; the fault audit needs every row ever
+#: committed (the topics must hold exactly those), so the test database keeps a copy.
+OUTBOX_AUDIT_SQL = """
+CREATE TABLE outbox_published (LIKE outbox);
+CREATE FUNCTION outbox_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO outbox_published SELECT OLD.*; RETURN OLD; END $$;
+CREATE TRIGGER outbox_keep BEFORE DELETE ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_keep();
+"""
+
+
+async def keep_published_outbox(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(OUTBOX_AUDIT_SQL)
+    finally:
+        await conn.close()
