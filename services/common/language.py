@@ -36,6 +36,13 @@ FUNCTION_WORDS: dict[str, frozenset[str]] = {
                     "bedankt hallo mijn geen ook nog".split()),
 }
 
+#: word → the languages it is a function word of: one dictionary lookup per word instead of
+#: one set lookup per word and language (ingest runs this on every post).
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _vocab in FUNCTION_WORDS.items():
+    for _word in _vocab:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _lang)
+
 _SCRIPTS = (  # (unicodedata name prefix, language tag or script subtag)
     ("CJK UNIFIED", "zh"), ("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("HANGUL", "ko"), ("ARABIC", "ar"),
     ("HEBREW", "he"), ("CYRILLIC", "ru"), ("GREEK", "el"), ("THAI", "th"), ("DEVANAGARI", "hi"),
@@ -72,7 +79,10 @@ def detect_language(text: str, min_hits: int = 2) -> str | None:
     words = [w.lower().replace("’", "'") for w in _WORD.findall(_NOISE.sub(" ", text))]
     if not words:
         return None
-    scores = {lang: sum(w in vocab for w in words) for lang, vocab in FUNCTION_WORDS.items()}
+    scores = dict.fromkeys(FUNCTION_WORDS, 0)
+    for word in words:
+        for lang in _LANGUAGES_OF.get(word, ()):
+            scores[lang] += 1
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, hits), (_, runner_up) = ranked[0], ranked[1]
     if hits < min(min_hits, len(words)) or hits == runner_up:
