@@ -15,6 +15,8 @@ Run alone: python -m tests.bench.bench_e2e
 from __future__ import annotations
 
 import asyncio
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -32,9 +34,9 @@ from services.common.embedded import EmbeddedBroker, free_port
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
 from services.common.topics import MENTIONS_CLASSIFIED, all_topics
+from tests.bench.common import cpu_seconds, figure, percentile, postgres_cpu_seconds, process, rss_mb, wait_http
 from tests.bench.common import create_database as _create
 from tests.bench.common import drop_database as _drop
-from tests.bench.common import figure, percentile, process, rss_mb, wait_http
 from tests.bench.load import post_all
 from tests.bench.texts import texts
 
@@ -67,6 +69,17 @@ async def _until_routed(dsn: str, tag: str, n: int, timeout: float = 300) -> flo
             return time.monotonic()
         await asyncio.sleep(0.05)
     raise RuntimeError(f"{tag}: only {await _count(dsn, tag)} of {n} routed in {timeout}s")
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each service, the broker, PostgreSQL and this load generator."""
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgres": postgres_cpu_seconds(),
+            "load_generator": cpu_seconds(os.getpid())}
+
+
+def cpu_per_1000(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU milliseconds per mention (= seconds per 1,000) each process spent on one burst."""
+    return {name: round(1000 * (after[name] - before[name]) / BURST, 3) for name in after}
 
 
 async def burst(ingest: str, dsn: str, tag: str, corpus: list[str]) -> float:
@@ -163,9 +176,23 @@ async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str) -
             await consumer.stop()
 
 
+def cpu_summary(bursts: list[dict[str, float]]) -> dict[str, Any]:
+    """Median CPU ms per mention of each process over the bursts, their sum, and the cores busy.
+
+    Where the end-to-end time goes: if the sum over the wall time is near the machine's
+    cores, the pipeline is CPU-bound and only less work per mention makes it faster.
+    """
+    names = [k for k in bursts[0] if k != "wall_s"]
+    per = {n: statistics.median(b[n] for b in bursts) for n in names}
+    total = sum(per.values())
+    wall_ms_per_mention = 1000 * statistics.median(b["wall_s"] for b in bursts) / BURST
+    return {"per_process": per, "total": round(total, 3),
+            "cores_busy": round(total / wall_ms_per_mention, 2), "cores": os.cpu_count()}
+
+
 def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> dict[str, Any]:
     corpus, source = texts()
-    pipeline, chain, loads, rss = [], [], [], {}
+    pipeline, chain, loads, rss, cpu = [], [], [], {}, []
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         broker = EmbeddedBroker(port=free_port(), log_path=logs / "broker.log")
@@ -194,8 +221,12 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
                 rss["rest"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
                 ingest = f"http://127.0.0.1:{ports['ingest']}"
                 asyncio.run(burst(ingest, dsn, "warm", corpus))
+                pids = {**{s: p.pid for s, p in procs.items()}, "broker": broker.process.pid}
                 for r in range(RUNS):  # interleaved with the chain, so drift hits both alike
+                    before = cpu_snapshot(pids)
+                    started = time.monotonic()
                     pipeline.append(asyncio.run(burst(ingest, dsn, f"b{r}", corpus)))
+                    cpu.append({"wall_s": round(time.monotonic() - started, 3), **cpu_per_1000(before, cpu_snapshot(pids))})
                     chain.append(asyncio.run(relay_chain(broker.bootstrap, logs, corpus, f"r{r}")))
                 for rate in LOADS:
                     loads.append(asyncio.run(latency(ingest, dsn, broker.bootstrap, f"l{rate}", rate, corpus)))
@@ -204,7 +235,8 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
             broker.stop()
             asyncio.run(_drop(admin, name))
     out = {"texts": source, "burst": BURST, "mentions_per_s": figure(pipeline, "mentions/s"),
-           "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss}
+           "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss,
+           "cpu_ms_per_mention": cpu_summary(cpu)}
     out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)
     at_500 = next(x for x in loads if x["offered_per_s"] == 500)["received_to_routed_ms"]
     out["latency_ms"] = {**{k: at_500[k] for k in ("p50", "p95", "p99")}, "offered_per_s": 500,

@@ -86,6 +86,31 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far, from /proc (Linux); 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (the bench is its only load)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() != "postgres":
+                        continue
+            except OSError:
+                continue
+            total += cpu_seconds(int(entry))
+    return total
+
+
 def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
     return [measure() for _ in range(runs)]
 
