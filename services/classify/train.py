@@ -2,7 +2,8 @@
 
 Training data, and why each is allowed (services/classify/models/README.md has the NOTICE):
 - the train split of the hand-written set `tests/data/labelled_mentions.jsonl` (ours);
-- template text written for this project (`services.classify.synth`, ours);
+- template text written for this project (`services.classify.synth` and, for sentiment and
+  intent only, `services.classify.synth_social`, ours);
 - BANKING77 `train.csv` (CC BY 4.0, attributed), with its 77 intents mapped to our
   departments and, for problem reports, to complaint/negative;
 - CFPB complaint narratives (US government public data): all complaints, all negative;
@@ -109,15 +110,11 @@ def featurize(texts: Sequence[str], lexicon: dict[str, float]) -> list[dict[str,
 
 
 def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: float = 3e-3, iterations: int = 250,
-        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1,
-        head_l2: dict[str, float] | None = None) -> LinearModel:
+        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1) -> LinearModel:
     """Softmax regression per head, full batch, Adam; a missing label masks that head for that example.
 
     `dense_l2_factor` scales the L2 penalty of the few dense features (lexicon, rules,
-    punctuation) against the many sparse word features. `head_l2` scales the penalty per
-    head: the sentiment head is shrunk harder (HEAD_L2), because template words that only
-    ever occur in complaints ("bag", "hold", "team") otherwise become sentiment cues on
-    their own, while the department head needs exactly those topic words."""
+    punctuation) against the many sparse word features."""
     counts = Counter(name for f in feats for name in f)
     keep_always = {n for f, ex in zip(feats, examples, strict=True) if ex["source"] == "labelled" for n in f}
     vocab = sorted(n for n, c in counts.items() if c >= min_count or n in keep_always or not n.startswith(("w:", "nw:", "b:")))
@@ -150,8 +147,7 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
         start += len(labels)
     offsets = np.searchsorted(row, np.arange(n))
     lexical = np.array([name.startswith(("w:", "nw:", "b:")) for name in vocab])
-    head_scale = np.concatenate([np.full(len(labels), (head_l2 or {}).get(head, 1.0)) for head, labels in HEADS.items()])
-    l2_rows = (np.where(lexical, l2, l2 * dense_l2_factor)[:, None] * head_scale[None, :]).astype(np.float32)
+    l2_rows = np.where(lexical, l2, l2 * dense_l2_factor).astype(np.float32)[:, None]
     W = np.zeros((v, labels_total), dtype=np.float32)
     b = np.zeros(labels_total, dtype=np.float32)
     m_w, s_w, m_b, s_b = np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)
@@ -180,7 +176,7 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     return LinearModel(vocab, W, b, dict(HEADS))
 
 
-def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 8000) -> list[dict[str, Any]]:
+def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
     examples += generate(synthetic) + generate_social(social)
     if data_dir is not None:
