@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--no-external", action="store_true", help="train on our own text only (no BANKING77, no CFPB)")
     t.add_argument("--synthetic", type=int, default=6000, help="number of template texts to generate")
     t.add_argument("--out", type=Path, default=None, help="models folder (default: the package's models/)")
+    t.add_argument("--embeddings", type=Path, default=None,
+                   help="word vectors from `python -m services.classify.distill` (default: the package's "
+                        "models/embeddings.npz)")
+    t.add_argument("--no-embeddings", action="store_true", help="train without the word-vector block")
     t.set_defaults(handler=cmd_train)
 
     e = subparsers.add_parser("evaluate", help="precision/recall/F1 and confusion matrices of the classifier")
@@ -146,7 +150,7 @@ def _open(path: str, mode: str) -> IO[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from services.classify.pipeline.textcat import MODELS_DIR
+    from services.classify.pipeline.textcat import EMBEDDINGS_FILE, MODELS_DIR
     from services.classify.train import train
 
     if not args.labelled.exists():
@@ -156,7 +160,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if data_dir is not None and not (data_dir / "banking77" / "train.csv").exists():
         print(f"heatdesk train: {data_dir}/banking77/train.csv not found (pass --data-dir or --no-external)", file=sys.stderr)
         return 2
-    report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic)
+    embeddings = None if args.no_embeddings else args.embeddings or MODELS_DIR / EMBEDDINGS_FILE
+    if embeddings is not None and not embeddings.exists():
+        print(f"heatdesk train: {embeddings} not found (build it with services/classify/distill.py, "
+              "see services/classify/models/README.md, or pass --no-embeddings)", file=sys.stderr)
+        return 2
+    report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -7,7 +7,10 @@ Training data, and why each is allowed (services/classify/models/README.md has t
 - BANKING77 `train.csv` (CC BY 4.0, attributed), with its 77 intents mapped to our
   departments and, for problem reports, to complaint/negative;
 - CFPB complaint narratives (US government public data): all complaints, all negative;
-- VADER's lexicon (MIT), distilled into `models/lexicon.json` as a feature.
+- VADER's lexicon (MIT), distilled into `models/lexicon.json` as a feature;
+- optionally, static word vectors distilled from all-MiniLM-L6-v2 (Apache-2.0) by
+  `services.classify.distill` (`models/embeddings.npz`): the mean vector of a post is a dense
+  feature block of the heads.
 The airline tweets, TWCS and TweetEval files are evaluation-only and never read here.
 
 The model is a multinomial logistic regression per head, fitted full-batch with Adam on a
@@ -29,8 +32,17 @@ from typing import Any
 import numpy as np
 
 from services.classify.pipeline.classifier import build_pipeline
+from services.classify.pipeline.embeddings import Embeddings
 from services.classify.pipeline.features import Featurizer
-from services.classify.pipeline.textcat import HEADS, LEXICON_PATH, MODELS_DIR, TEXTCAT_DIR, LinearModel, load_lexicon
+from services.classify.pipeline.textcat import (
+    EMBEDDINGS_FILE,
+    HEADS,
+    LEXICON_PATH,
+    MODELS_DIR,
+    TEXTCAT_DIR,
+    LinearModel,
+    load_lexicon,
+)
 from services.classify.synth import generate
 from services.classify.synth_social import generate_social
 
@@ -104,17 +116,30 @@ def build_lexicon() -> dict[str, Any]:
 
 
 def featurize(texts: Sequence[str], lexicon: dict[str, float]) -> list[dict[str, float]]:
+    return featurize_dense(texts, lexicon, None)[0]
+
+
+def featurize_dense(texts: Sequence[str], lexicon: dict[str, float], embeddings: Embeddings | None
+                    ) -> tuple[list[dict[str, float]], np.ndarray | None]:
+    """Sparse features per text and, with `embeddings`, the (texts × dim) mean word vectors."""
     nlp = build_pipeline(with_textcat=False)
-    featurizer = Featurizer(lexicon)
-    return [featurizer(doc) for doc in nlp.pipe(texts, batch_size=512)]
+    featurizer = Featurizer(lexicon, embeddings)
+    feats, rows = [], []
+    for doc in nlp.pipe(texts, batch_size=512):
+        feats.append(featurizer(doc))
+        rows.append(doc._.embedding_rows)
+    return feats, (embeddings.mean(rows) if embeddings is not None else None)
 
 
 def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: float = 3e-3, iterations: int = 250,
-        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1) -> LinearModel:
+        lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1, dense: np.ndarray | None = None,
+        vector_l2: float = 0.1, vector_heads: Sequence[str] = ("sentiment", "intent")) -> LinearModel:
     """Softmax regression per head, full batch, Adam; a missing label masks that head for that example.
 
     `dense_l2_factor` scales the L2 penalty of the few dense features (lexicon, rules,
-    punctuation) against the many sparse word features."""
+    punctuation) against the many sparse word features. `dense` (examples × dim mean word
+    vectors) adds a dense block to `vector_heads` only, standardised per column while fitting
+    (so one `vector_l2` fits every column) and folded back into plain weights and biases."""
     counts = Counter(name for f in feats for name in f)
     keep_always = {n for f, ex in zip(feats, examples, strict=True) if ex["source"] == "labelled" for n in f}
     vocab = sorted(n for n, c in counts.items() if c >= min_count or n in keep_always or not n.startswith(("w:", "nw:", "b:")))
@@ -156,8 +181,18 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     for labels in HEADS.values():
         slices.append(slice(start, start + len(labels)))
         start += len(labels)
+    params = [(W, m_w, s_w), (b, m_b, s_b)]
+    if dense is not None:
+        mu, sd = dense.mean(axis=0), dense.std(axis=0) + 1e-6
+        X = ((dense - mu) / sd).astype(np.float32)
+        D = np.zeros((X.shape[1], labels_total), dtype=np.float32)
+        params.append((D, np.zeros_like(D), np.zeros_like(D)))
+        head_mask = np.concatenate([np.full(len(labels), head in vector_heads, dtype=np.float32)
+                                    for head, labels in HEADS.items()])
     for t in range(1, iterations + 1):
         scores = np.add.reduceat(W[col] * val[:, None], offsets, axis=0) + b
+        if dense is not None:
+            scores += X @ D
         grad_s = np.zeros_like(scores)
         for h, sl in enumerate(slices):
             s = scores[:, sl]
@@ -166,14 +201,19 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
             grad_s[:, sl] = (p - targets[:, sl]) * weights[:, h:h + 1]
         gW = np.stack([np.bincount(col, weights=val * grad_s[row, k], minlength=v) for k in range(labels_total)], axis=1)
         gW = gW.astype(np.float32) + l2_rows * W
-        gb = grad_s.sum(axis=0)
-        for param, grad, m, s in ((W, gW, m_w, s_w), (b, gb, m_b, s_b)):
+        grads = [gW, grad_s.sum(axis=0)]
+        if dense is not None:
+            grads.append((X.T @ grad_s + vector_l2 * D) * head_mask)
+        for (param, m, s), grad in zip(params, grads, strict=True):
             m *= 0.9
             m += 0.1 * grad
             s *= 0.999
             s += 0.001 * grad * grad
             param -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
-    return LinearModel(vocab, W, b, dict(HEADS))
+    if dense is None:
+        return LinearModel(vocab, W, b, dict(HEADS))
+    folded = D / sd[:, None]
+    return LinearModel(vocab, W, b - mu @ folded, dict(HEADS), dense=folded)
 
 
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000) -> list[dict[str, Any]]:
@@ -185,8 +225,10 @@ def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int =
 
 
 def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, synthetic: int = 6000,
-          refresh_lexicon: bool = True) -> dict[str, Any]:
-    """Train and write the artefacts; returns the training report (also stored in meta.json)."""
+          refresh_lexicon: bool = True, embeddings: Path | None = None, **fit_options: Any) -> dict[str, Any]:
+    """Train and write the artefacts; returns the training report (also stored in meta.json).
+    With `embeddings` (an `.npz` from `services.classify.distill`), the file is copied to
+    `out_dir` and the heads get the dense word-vector block."""
     started = time.perf_counter()
     lexicon_path = out_dir / LEXICON_PATH.name
     if refresh_lexicon:
@@ -197,9 +239,16 @@ def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, syn
             pass
     lexicon = load_lexicon(lexicon_path)
     examples = collect(labelled, data_dir, synthetic)
-    feats = featurize([ex["text"] for ex in examples], lexicon)
-    model = fit(feats, examples)
-    digest = hashlib.sha256(model.W.astype(np.float16).tobytes()).hexdigest()[:8]
+    vectors = None
+    if embeddings is not None:
+        target = out_dir / EMBEDDINGS_FILE
+        if embeddings.resolve() != target.resolve():
+            target.write_bytes(embeddings.read_bytes())
+        vectors = Embeddings.load(target)
+    feats, dense = featurize_dense([ex["text"] for ex in examples], lexicon, vectors)
+    model = fit(feats, examples, dense=dense, **fit_options)
+    weight_bytes = model.W.astype(np.float16).tobytes() + (b"" if model.D is None else model.D.tobytes())
+    digest = hashlib.sha256(weight_bytes).hexdigest()[:8]
     model.meta = {
         "version": f"textcat-linear-{datetime.now(UTC):%Y.%m.%d}+{digest}",
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -208,5 +257,7 @@ def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, syn
         "features": len(model.vocab),
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if vectors is not None:
+        model.meta["dense"] = {"file": EMBEDDINGS_FILE, "dim": vectors.dim, "words": len(vectors.index)}
     model.save(out_dir / TEXTCAT_DIR.name)
     return model.meta

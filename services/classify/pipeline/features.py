@@ -25,6 +25,7 @@ from functools import lru_cache
 from spacy.attrs import ORTH
 from spacy.tokens import Doc
 
+from services.classify.pipeline.embeddings import Embeddings
 from services.classify.pipeline.rules import NEGATORS
 from services.classify.pipeline.tokenizer import elongated, lookup_forms, normal_form
 
@@ -47,6 +48,10 @@ _CAPS = 0.733
 
 if not Doc.has_extension("polar_words"):
     Doc.set_extension("polar_words", default=None)
+if not Doc.has_extension("embedding_rows"):
+    Doc.set_extension("embedding_rows", default=None)
+
+_Lexeme = tuple[str, bool, bool, float, bool, bool, bool, bool, str, str, bool, bool, int]
 
 
 def emoji_valence(text: str) -> float:
@@ -56,18 +61,24 @@ def emoji_valence(text: str) -> float:
 class Featurizer:
     """Computes `extract` fast: everything that depends on the word alone (normal form,
     negator, lexicon valence, capitals, elongation) is cached per lexeme id, so a post costs
-    a few dictionary look-ups per token and no spaCy `Token` objects."""
+    a few dictionary look-ups per token and no spaCy `Token` objects.
 
-    def __init__(self, lexicon: Mapping[str, float]) -> None:
+    With `embeddings`, each post's word-vector rows go to `doc._.embedding_rows` (the row of
+    a word is cached with its lexeme too); `Embeddings.mean` turns a batch of them into the
+    dense feature block in one numpy pass."""
+
+    def __init__(self, lexicon: Mapping[str, float], embeddings: Embeddings | None = None) -> None:
         self.lexicon = lexicon
-        self._cache: dict[int, tuple[str, bool, bool, float, bool, bool, bool, bool, str, str, bool, bool]] = {}
+        self.embeddings = embeddings
+        self._cache: dict[int, _Lexeme] = {}
 
-    def _lexeme(self, orth: int, doc: Doc) -> tuple[str, bool, bool, float, bool, bool, bool, bool, str, str, bool, bool]:
+    def _lexeme(self, orth: int, doc: Doc) -> _Lexeme:
         text = doc.vocab.strings[orth]
         form = normal_form(text)
+        row = self.embeddings.row(form) if self.embeddings is not None else -1
         entry = (form, form in NEGATORS or form.endswith("n't"), form in _SCOPE_END, _valence(form, text, self.lexicon),
                  len(text) > 1 and text.isupper(), len(text) > 2 and text.isupper() and text.isalpha(), elongated(text),
-                 text.isspace(), "w:" + form, "nw:" + form, any(ch.islower() for ch in text), "?" in text)
+                 text.isspace(), "w:" + form, "nw:" + form, any(ch.islower() for ch in text), "?" in text, row)
         if len(self._cache) < 500_000:
             self._cache[orth] = entry
         return entry
@@ -89,7 +100,7 @@ class Featurizer:
         prev = "<s>"
         n_excl = caps = 0
         last_negator = -10
-        for i, (form, is_neg, ends_scope, v, upper, caps_word, elong, _, w_key, nw_key, _, _) in enumerate(lexemes):
+        for i, (form, is_neg, ends_scope, v, upper, caps_word, elong, _, w_key, nw_key, _, _, _) in enumerate(lexemes):
             if ends_scope:
                 scope = 0
                 last_negator = -10
@@ -142,6 +153,8 @@ class Featurizer:
         for ent in doc._.entities or ():
             feats["ent:" + ent["label"]] = 1.0
         doc._.polar_words = {"positive": positive, "negative": negative}
+        if self.embeddings is not None:
+            doc._.embedding_rows = [lx[12] for lx in lexemes if lx[12] >= 0]
         return feats
 
 

@@ -10,7 +10,9 @@ pushed it above the runner-up label, in the words of the post.
 
 Artefacts (written by `services.classify.train`, loaded once per process):
 `models/textcat/meta.json` (heads, labels, vocabulary, version, training report) and
-`models/textcat/weights.npz` (float16 weight matrix, float32 biases).
+`models/textcat/weights.npz` (float16 weight matrix, float32 biases, and optionally `D`,
+the weights of a dense block: the post's mean word vector from `models/embeddings.npz`).
+The dense block adds to the scores but not to explanations, which stay in the post's words.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import minibatch
 
+from services.classify.pipeline.embeddings import Embeddings
 from services.classify.pipeline.features import Featurizer, cue_words
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TEXTCAT_DIR = MODELS_DIR / "textcat"
 LEXICON_PATH = MODELS_DIR / "lexicon.json"
+EMBEDDINGS_FILE = "embeddings.npz"
 HEADS: dict[str, tuple[str, ...]] = {
     "sentiment": ("negative", "neutral", "positive"),
     "intent": ("complaint", "question", "praise", "feedback", "spam", "other"),
@@ -51,8 +55,10 @@ class LinearModel:
     """Weights and vocabulary of the three heads; pure numpy, shared by training and inference."""
 
     def __init__(self, vocab: list[str], weights: np.ndarray, bias: np.ndarray,
-                 heads: dict[str, tuple[str, ...]], meta: dict[str, Any] | None = None) -> None:
+                 heads: dict[str, tuple[str, ...]], meta: dict[str, Any] | None = None,
+                 dense: np.ndarray | None = None) -> None:
         self.vocab = vocab
+        self.D = None if dense is None else np.asarray(dense, dtype=np.float32)
         self.index = {name: i for i, name in enumerate(vocab)}
         self.W = np.asarray(weights, dtype=np.float32)
         self.b = np.asarray(bias, dtype=np.float32)
@@ -69,11 +75,13 @@ class LinearModel:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
         arrays = np.load(directory / "weights.npz")
         heads = {h: tuple(labels) for h, labels in meta["heads"].items()}
-        return cls(meta.pop("vocab"), arrays["W"], arrays["b"], heads, meta)
+        return cls(meta.pop("vocab"), arrays["W"], arrays["b"], heads, meta,
+                   arrays["D"] if "D" in arrays.files else None)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(directory / "weights.npz", W=self.W.astype(np.float16), b=self.b)
+        extra = {} if self.D is None else {"D": self.D}
+        np.savez_compressed(directory / "weights.npz", W=self.W.astype(np.float16), b=self.b, **extra)
         meta = {**self.meta, "heads": {h: list(v) for h, v in self.heads.items()}, "vocab": self.vocab}
         (directory / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=0), encoding="utf-8")
 
@@ -87,10 +95,11 @@ class LinearModel:
                 val.append(value)
         return idx, val
 
-    def predict(self, encoded: list[tuple[list[int], list[float]]], explain: bool = True
-                ) -> list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]]:
+    def predict(self, encoded: list[tuple[list[int], list[float]]], explain: bool = True,
+                dense: np.ndarray | None = None) -> list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]]:
         """Per document: {head: {label: probability}} and {"head:label": [feature names]}, the
-        features that most favour the chosen label over the runner-up, strongest first."""
+        features that most favour the chosen label over the runner-up, strongest first.
+        `dense` (documents × D's rows) is required when the model has a dense block."""
         if not encoded:
             return []
         lengths = np.fromiter((len(i) for i, _ in encoded), dtype=np.int64, count=len(encoded))
@@ -103,6 +112,10 @@ class LinearModel:
             offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
             scores[nonempty] = np.add.reduceat(contrib, offsets[nonempty], axis=0)
         scores += self.b
+        if self.D is not None:
+            if dense is None:
+                raise ValueError("this model has a dense block: pass the documents' dense features")
+            scores += dense @ self.D
         n_docs = len(encoded)
         doc_of = np.repeat(np.arange(n_docs), lengths)
         rows = np.arange(idx.size)
@@ -149,7 +162,8 @@ class TextClassifier:
 
     def __init__(self, model_dir: Path, explain: bool = True) -> None:
         self.model = LinearModel.load(model_dir)
-        self.featurize = Featurizer(load_lexicon(model_dir.parent / "lexicon.json"))
+        self.embeddings = Embeddings.load(model_dir.parent / EMBEDDINGS_FILE) if self.model.D is not None else None
+        self.featurize = Featurizer(load_lexicon(model_dir.parent / "lexicon.json"), self.embeddings)
         self.explain = explain
 
     def __call__(self, doc: Doc) -> Doc:
@@ -158,7 +172,8 @@ class TextClassifier:
     def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
         for batch in minibatch(docs, size=batch_size):
             encoded = [self.model.encode(self.featurize(doc)) for doc in batch]
-            for doc, (probs, top) in zip(batch, self.model.predict(encoded, self.explain), strict=True):
+            dense = self.embeddings.mean([doc._.embedding_rows for doc in batch]) if self.embeddings else None
+            for doc, (probs, top) in zip(batch, self.model.predict(encoded, self.explain, dense), strict=True):
                 doc._.textcat = probs
                 doc._.textcat_cues = {key: _words(names, doc._.polar_words, doc._.cues) for key, names in top.items()}
                 yield doc

@@ -112,3 +112,12 @@ def test_flag_scores():
     s = flag_scores([["legal_threat"], [], ["legal_threat", "churn_threat"]], [["legal_threat"], ["legal_threat"], []])
     assert s["legal_threat"]["precision"] == 0.5 and s["legal_threat"]["recall"] == 0.5
     assert s["churn_threat"]["recall"] == 0.0 and s["safety_issue"]["support"] == 0
+
+
+def test_train_without_the_word_vectors_file_is_a_usage_error(tmp_path, capsys):
+    missing = tmp_path / "none.npz"
+    assert run(["train", "--no-external", "--embeddings", str(missing), "--out", str(tmp_path / "m")]) == 2
+    assert "--no-embeddings" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()  # nothing trained or written
+    args = parser().parse_args(["train", "--no-embeddings"])
+    assert args.no_embeddings and args.embeddings is None
