@@ -27,7 +27,6 @@ Serving reads the file with numpy only (`services.classify.pipeline.embeddings`)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -39,6 +38,7 @@ import numpy as np
 
 from services.classify.synth import generate
 from services.classify.synth_social import generate_social
+from services.classify.training_data import banking77, cfpb, load_labelled
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 OUT = MODELS_DIR / "embeddings.npz"
@@ -53,24 +53,13 @@ def words_of(text: str) -> list[str]:
 
 
 def training_texts(labelled: Path, data_dir: Path | None) -> Iterable[str]:
-    """The texts `heatdesk train` reads (not the evaluation-only sets)."""
-    for line in labelled.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if row.get("split") == "train":
-                yield row["text"]
-    for ex in generate(6000) + generate_social(12000):
-        yield ex["text"]
-    if data_dir is None:
-        return
-    with (data_dir / "banking77" / "train.csv").open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            yield row["text"]
-    for name, column in (("cfpb_sample.csv", "Consumer complaint narrative"),
-                         ("cfpb_sample_apr2023.csv", "Consumer_complaint_narrative")):
-        with (data_dir / name).open(encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                yield " ".join((row.get(column) or "").split()[:60])
+    """The texts `heatdesk train` reads (not the evaluation-only sets), read by the same code.
+
+    Every train-split row counts here, non-English ones too: word frequencies, not labels."""
+    yield from (row["text"] for row in load_labelled(labelled, "train"))
+    yield from (ex["text"] for ex in generate(6000) + generate_social(12000))
+    if data_dir is not None:
+        yield from (ex["text"] for ex in banking77(data_dir) + cfpb(data_dir))
 
 
 def word_list(encoder_vocab: Iterable[str], lexicon: Iterable[str], counts: Counter[str], min_count: int = 2) -> list[str]:

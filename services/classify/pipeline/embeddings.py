@@ -17,8 +17,6 @@ import numpy as np
 
 from services.classify.pipeline.tokenizer import lookup_forms
 
-EMBEDDINGS_PATH = Path(__file__).resolve().parent.parent / "models" / "embeddings.npz"
-
 
 class Embeddings:
     """Word → row of a float32 matrix; `row` for the look-up, `mean` for a batch of posts."""
@@ -29,7 +27,7 @@ class Embeddings:
         self.dim = int(self.vectors.shape[1])
 
     @classmethod
-    def load(cls, path: Path = EMBEDDINGS_PATH) -> Embeddings:
+    def load(cls, path: Path) -> Embeddings:
         arrays = np.load(path)
         return cls(arrays["words"].tolist(), arrays["vectors"])
 

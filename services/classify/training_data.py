@@ -1,0 +1,67 @@
+"""The redistributable training texts, read without spaCy.
+
+`heatdesk train` (`services.classify.train`) and the word-vector distillation
+(`services.classify.distill`, run in a venv that has a sentence encoder but no spaCy) must
+read the same sources the same way: the hand-labelled train split, BANKING77 with its
+intents mapped to our labels, and the first words of CFPB narratives. The evaluation-only
+files (airline tweets, TWCS, TweetEval) are never read here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+BANKING_BILLING = {
+    "card_payment_fee_charged", "cash_withdrawal_charge", "exchange_charge", "extra_charge_on_statement",
+    "transfer_fee_charged", "top_up_by_card_charge", "top_up_by_bank_transfer_charge", "transaction_charged_twice",
+    "request_refund", "Refund_not_showing_up", "card_payment_wrong_exchange_rate", "wrong_exchange_rate_for_cash_withdrawal",
+    "card_payment_not_recognised", "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised",
+    "wrong_amount_of_cash_received", "reverted_card_payment?", "exchange_rate"}
+BANKING_PRODUCT = {
+    "card_not_working", "contactless_not_working", "virtual_card_not_working", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "failed_transfer", "top_up_failed", "top_up_reverted",
+    "pending_cash_withdrawal", "pending_top_up", "pending_card_payment", "pending_transfer", "apple_pay_or_google_pay",
+    "card_linking", "exchange_via_app", "balance_not_updated_after_cheque_or_cash_deposit",
+    "balance_not_updated_after_bank_transfer", "transfer_not_received_by_recipient", "card_swallowed", "beneficiary_not_allowed"}
+#: Intents that report a problem: a complaint in customer care even when phrased as a question.
+BANKING_PROBLEMS = {
+    "card_not_working", "contactless_not_working", "virtual_card_not_working", "declined_card_payment",
+    "declined_cash_withdrawal", "declined_transfer", "failed_transfer", "top_up_failed", "top_up_reverted",
+    "transaction_charged_twice", "extra_charge_on_statement", "card_payment_not_recognised", "cash_withdrawal_not_recognised",
+    "direct_debit_payment_not_recognised", "wrong_amount_of_cash_received", "Refund_not_showing_up",
+    "card_payment_wrong_exchange_rate", "wrong_exchange_rate_for_cash_withdrawal", "card_swallowed",
+    "balance_not_updated_after_cheque_or_cash_deposit", "balance_not_updated_after_bank_transfer",
+    "transfer_not_received_by_recipient", "pin_blocked", "unable_to_verify_identity", "compromised_card", "card_arrival"}
+
+def load_labelled(path: Path, split: str | None = None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def banking77(data_dir: Path) -> list[dict[str, Any]]:
+    path = data_dir / "banking77" / "train.csv"
+    out = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            cat = row["category"]
+            dept = "billing" if cat in BANKING_BILLING else "product" if cat in BANKING_PRODUCT else "support"
+            problem = cat in BANKING_PROBLEMS
+            out.append({"text": row["text"], "department": dept, "sentiment": "negative" if problem else "neutral",
+                        "intent": "complaint" if problem else "question", "source": "banking77"})
+    return out
+
+
+def cfpb(data_dir: Path, words: int = 60) -> list[dict[str, Any]]:
+    out = []
+    for name, column in (("cfpb_sample.csv", "Consumer complaint narrative"),
+                         ("cfpb_sample_apr2023.csv", "Consumer_complaint_narrative")):
+        with (data_dir / name).open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                text = " ".join((row.get(column) or "").split()[:words])
+                if text:
+                    out.append({"text": text, "sentiment": "negative", "intent": "complaint", "department": None,
+                                "source": "cfpb"})
+    return out
