@@ -9,7 +9,6 @@ refused at load with a message that points at what to fix - `policies.yaml: poli
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from typing import Any
 import yaml
 
 from services.common.channels import CHANNELS
-from services.common.errors import ConfigError
 from services.common.slapolicy import calendar as cal
 from services.common.slapolicy.durations import parse_duration, parse_multiple, parse_share
 from services.common.slapolicy.model import (
@@ -34,6 +32,7 @@ from services.common.slapolicy.model import (
     RuleSpec,
     WarningSpec,
 )
+from services.common.validation import InvalidConfigFile, Problems
 
 DEFAULT_FILE = "default_policies.yaml"
 TOP_KEYS = {"version", "calendars", "recipients", "policies"}
@@ -52,35 +51,15 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-class PolicyError(ConfigError):
+class PolicyError(InvalidConfigFile):
     """A policies file is invalid. `problems` lists each as `file: policy 'name': field: what`.
 
     At start the service refuses to run; on reload it keeps the last good policies. Fix the
     file (or run `heatdesk sla check FILE`) and it is picked up by itself.
     """
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
-
-class _Problems:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, what: str) -> None:
-        self.items.append(f"{self.source}: {where}: {what}" if where else f"{self.source}: {what}")
-
-    def value(self, where: str, parse: Callable[[Any], Any], raw: Any) -> Any:
-        try:
-            return parse(raw)
-        except (ValueError, TypeError) as exc:
-            self.add(where, str(exc))
-            return None
-
-
-def _names(raw: Any, where: str, problems: _Problems, allowed: tuple[str, ...] | None = None) -> frozenset[str]:
+def _names(raw: Any, where: str, problems: Problems, allowed: tuple[str, ...] | None = None) -> frozenset[str]:
     values = raw if isinstance(raw, list) else [raw]
     if not values or not all(isinstance(v, str) and v for v in values):
         problems.add(where, "expects a name or a list of names")
@@ -92,7 +71,7 @@ def _names(raw: Any, where: str, problems: _Problems, allowed: tuple[str, ...] |
     return frozenset(values)
 
 
-def _condition(raw: Any, where: str, problems: _Problems) -> Condition:
+def _condition(raw: Any, where: str, problems: Problems) -> Condition:
     if raw is None:
         return EVERY_CASE
     if not isinstance(raw, dict):
@@ -112,7 +91,7 @@ def _condition(raw: Any, where: str, problems: _Problems) -> Condition:
         public=public)
 
 
-def _recipients(raw: Any, where: str, roles: set[str], problems: _Problems) -> tuple[Recipient, ...]:
+def _recipients(raw: Any, where: str, roles: set[str], problems: Problems) -> tuple[Recipient, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -136,7 +115,7 @@ def _recipients(raw: Any, where: str, roles: set[str], problems: _Problems) -> t
     return tuple(out)
 
 
-def _calendar(name: str, raw: Any, problems: _Problems) -> cal.Calendar:
+def _calendar(name: str, raw: Any, problems: Problems) -> cal.Calendar:
     where = f"calendar {name!r}"
     if not isinstance(raw, dict):
         problems.add(where, "expects a mapping with timezone, hours and holidays")
@@ -175,7 +154,7 @@ def _calendar(name: str, raw: Any, problems: _Problems) -> cal.Calendar:
         return cal.TWENTY_FOUR_SEVEN
 
 
-def _targets(raw: Any, where: str, problems: _Problems) -> dict[str, dict[str, float]]:
+def _targets(raw: Any, where: str, problems: Problems) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     if not isinstance(raw, dict):
         problems.add(where, "expects {first_response: {critical: 15m, ...}, next_response: ..., resolution: ...}")
@@ -201,7 +180,7 @@ def _targets(raw: Any, where: str, problems: _Problems) -> dict[str, dict[str, f
     return out
 
 
-def _warnings(raw: Any, where: str, roles: set[str], problems: _Problems) -> tuple[WarningSpec, ...]:
+def _warnings(raw: Any, where: str, roles: set[str], problems: Problems) -> tuple[WarningSpec, ...]:
     out = []
     for i, item in enumerate(raw or []):
         at = f"{where}[{i}]"
@@ -226,7 +205,7 @@ def _warnings(raw: Any, where: str, roles: set[str], problems: _Problems) -> tup
     return tuple(out)
 
 
-def _escalation(raw: Any, where: str, roles: set[str], problems: _Problems) -> tuple[EscalationSpec, ...]:
+def _escalation(raw: Any, where: str, roles: set[str], problems: Problems) -> tuple[EscalationSpec, ...]:
     out = []
     if raw is not None and not isinstance(raw, list):
         problems.add(where, "expects a list of steps")
@@ -256,7 +235,7 @@ def _escalation(raw: Any, where: str, roles: set[str], problems: _Problems) -> t
     return tuple(out)
 
 
-def _rules(raw: Any, where: str, roles: set[str], problems: _Problems) -> tuple[RuleSpec, ...]:
+def _rules(raw: Any, where: str, roles: set[str], problems: Problems) -> tuple[RuleSpec, ...]:
     out = []
     if raw is not None and not isinstance(raw, list):
         problems.add(where, "expects a list of rules")
@@ -290,7 +269,7 @@ def _rules(raw: Any, where: str, roles: set[str], problems: _Problems) -> tuple[
     return tuple(out)
 
 
-def _policy(raw: Any, index: int, calendars: dict[str, cal.Calendar], roles: set[str], problems: _Problems
+def _policy(raw: Any, index: int, calendars: dict[str, cal.Calendar], roles: set[str], problems: Problems
             ) -> PolicyDefinition | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw.get("name"):
         problems.add(f"policies[{index}]", "expects a mapping with a name")
@@ -303,7 +282,7 @@ def _policy(raw: Any, index: int, calendars: dict[str, cal.Calendar], roles: set
     if calendar is None:
         problems.add(f"{where}: calendar", f"unknown calendar {cal_name!r}; one of 24/7, {', '.join(sorted(calendars))}")
         calendar = cal.TWENTY_FOUR_SEVEN
-    sub = _Problems(f"{problems.source}: {where}")
+    sub = Problems(f"{problems.source}: {where}")
     min_lead = sub.value("warning_min_lead", parse_duration, raw["warning_min_lead"]) if "warning_min_lead" in raw else 60.0
     breach = raw.get("breach") or {}
     if not isinstance(breach, dict) or set(breach) - {"notify"}:
@@ -326,7 +305,7 @@ def _policy(raw: Any, index: int, calendars: dict[str, cal.Calendar], roles: set
     return definition
 
 
-def _recipient_map(raw: Any, problems: _Problems) -> dict[str, dict[str, tuple[str, ...]]]:
+def _recipient_map(raw: Any, problems: Problems) -> dict[str, dict[str, tuple[str, ...]]]:
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     if raw is None:
         return out
@@ -364,7 +343,7 @@ def parse_policies(doc: Any, source: str) -> PolicySet:
 
 
 def _parse_policies(doc: Any, source: str) -> PolicySet:
-    problems = _Problems(source)
+    problems = Problems(source)
     if not isinstance(doc, dict):
         raise PolicyError([f"{source}: expects a mapping with version, calendars, recipients, policies"])
     for key in sorted(set(doc) - TOP_KEYS):

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.common.errors import ConfigError
+from services.common.validation import InvalidConfigFile, Problems
 from services.route.rules.model import PRIORITIES, Actions, Condition, Rule, RuleSet
 
 #: Fields a leaf can test, with the kind of value each holds.
@@ -26,27 +26,14 @@ NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
 STR_OPS = ("eq", "ne", "in")
 
 
-class RulesError(ConfigError):
+class RulesError(InvalidConfigFile):
     """A rules file is invalid. The message lists every problem as `file: rule 'name': field: what`.
 
     The service keeps its last good rules; fix the file and it is reloaded by itself.
     """
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
-
-class _Problems:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, what: str) -> None:
-        self.items.append(f"{self.source}: {where}: {what}")
-
-
-def _leaf(field: str, spec: Any, where: str, problems: _Problems) -> Condition:
+def _leaf(field: str, spec: Any, where: str, problems: Problems) -> Condition:
     kind = FIELDS.get(field)
     if kind is None:
         problems.add(where, f"unknown field {field!r}; one of {', '.join(sorted(FIELDS))}")
@@ -80,7 +67,7 @@ def _leaf(field: str, spec: Any, where: str, problems: _Problems) -> Condition:
     return Condition("leaf", field, "eq", spec)
 
 
-def _ops(spec: Any, kind: str, where: str, problems: _Problems) -> list[tuple[str, Any]]:
+def _ops(spec: Any, kind: str, where: str, problems: Problems) -> list[tuple[str, Any]]:
     if not isinstance(spec, dict):
         problems.add(where, "expects operators such as {gte: 10}")
         return []
@@ -95,7 +82,7 @@ def _ops(spec: Any, kind: str, where: str, problems: _Problems) -> list[tuple[st
     return out
 
 
-def _check_values(values: list[Any], kind: str, where: str, problems: _Problems) -> None:
+def _check_values(values: list[Any], kind: str, where: str, problems: Problems) -> None:
     for value in values:
         if kind == "number" and (isinstance(value, bool) or not isinstance(value, (int, float))):
             problems.add(where, f"{value!r} is not a number")
@@ -107,7 +94,7 @@ def _check_values(values: list[Any], kind: str, where: str, problems: _Problems)
             problems.add(where, f"{value!r} is not a string")
 
 
-def _condition(spec: Any, where: str, problems: _Problems) -> Condition:
+def _condition(spec: Any, where: str, problems: Problems) -> Condition:
     if not isinstance(spec, dict) or len(spec) != 1:
         problems.add(where, "a condition is one mapping: {all: [...]}, {any: [...]}, {not: {...}} or {field: test}")
         return Condition("all")
@@ -122,7 +109,7 @@ def _condition(spec: Any, where: str, problems: _Problems) -> Condition:
     return _leaf(key, value, where, problems)
 
 
-def _strings(value: Any, where: str, problems: _Problems) -> tuple[str, ...]:
+def _strings(value: Any, where: str, problems: Problems) -> tuple[str, ...]:
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, str) and v for v in values):
         problems.add(where, "expects a name or a list of names")
@@ -130,7 +117,7 @@ def _strings(value: Any, where: str, problems: _Problems) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _actions(spec: Any, where: str, departments: tuple[str, ...], problems: _Problems) -> Actions:
+def _actions(spec: Any, where: str, departments: tuple[str, ...], problems: Problems) -> Actions:
     if not isinstance(spec, dict) or not spec:
         problems.add(where, "expects actions such as {department: billing}")
         return Actions()
@@ -158,7 +145,7 @@ def _actions(spec: Any, where: str, departments: tuple[str, ...], problems: _Pro
 
 def parse_rules(document: Any, source: str) -> RuleSet:
     """Validate a parsed YAML document; raise RulesError listing every problem."""
-    problems = _Problems(source)
+    problems = Problems(source)
     if not isinstance(document, dict):
         raise RulesError([f"{source}: the file must be a mapping with `rules:`"])
     for key in set(document) - {"version", "mode", "departments", "default_sla_policy", "rules"}:
