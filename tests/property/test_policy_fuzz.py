@@ -31,6 +31,7 @@ from services.common.slapolicy import PolicySet
 from services.common.slapolicy.calendar import CalendarError
 from services.common.slapolicy.loader import PolicyError, _Loader, load_policies, parse_policies
 from services.common.slapolicy.model import KINDS, PRIORITIES, CaseFacts, Policy
+from tests.property.documents import mutated, paths
 from tests.property.test_ingest_fuzz import json_values
 
 SHIPPED_TEXT = resources.files("services.common.slapolicy").joinpath("default_policies.yaml").read_text()
@@ -133,32 +134,14 @@ def test_any_document_is_a_policy_set_or_a_list_of_problems(document):
     check(document)
 
 
-def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
-
-
-MUTATION_POINTS = [(seed, path) for seed in range(len(SEEDS)) for path in _paths(SEEDS[seed])[1:]]
+MUTATION_POINTS = [(seed, path) for seed in range(len(SEEDS)) for path in paths(SEEDS[seed])[1:]]
 
 
 @settings(max_examples=400, deadline=None)
 @given(point=st.sampled_from(MUTATION_POINTS), replacement=values, delete=st.booleans())
 def test_one_change_to_a_real_policies_file_is_accepted_or_reported(point, replacement, delete):
     seed, path = point
-    document = copy.deepcopy(SEEDS[seed])
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    if delete and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = replacement
+    document = mutated(SEEDS[seed], path, replacement, delete)
     check(document)
 
 

@@ -14,7 +14,6 @@ arbitrary text as a file.
 
 from __future__ import annotations
 
-import copy
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from services.route.rules.facts import facts
 from services.route.rules.load import FIELDS, RulesError, load_rules, parse_rules
 from services.route.rules.match import decide
 from services.route.rules.model import PRIORITIES, RuleSet
+from tests.property.documents import mutated, paths
 from tests.property.test_ingest_fuzz import json_values
 
 SHIPPED = yaml.safe_load(resources.files("services.route").joinpath("config", "rules.yaml").read_text())
@@ -94,31 +94,13 @@ def test_any_document_is_a_ruleset_or_a_list_of_problems(document):
         usable(ruleset)
 
 
-def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            out += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            out += _paths(value, (*prefix, i))
-    return out
-
-
-PATHS = _paths(SHIPPED)[1:]
+PATHS = paths(SHIPPED)[1:]
 
 
 @settings(max_examples=300, deadline=None)
 @given(path=st.sampled_from(PATHS), replacement=values | conditions, delete=st.booleans())
 def test_one_change_to_the_shipped_rules_is_accepted_or_reported(path, replacement, delete):
-    document = copy.deepcopy(SHIPPED)
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    if delete and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = replacement
+    document = mutated(SHIPPED, path, replacement, delete)
     ruleset = parse_or_problems(document)
     if ruleset is not None:
         usable(ruleset)
