@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 import orjson
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from services.common.embedded import free_port
 from services.common.envelope import Event, decode, header_map
 from services.common.schemas import SCHEMA_FILES, all_schemas, schema_uri
 
@@ -178,3 +180,34 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+class LocalServer:
+    """An aiohttp server on a free loopback port for one test (`async with`), answering POSTs
+    to `path` with `handle`; subclasses record what they need (a webhook receiver, a token
+    endpoint)."""
+
+    path = "/"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post(self.path, self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()

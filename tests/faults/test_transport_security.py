@@ -33,7 +33,7 @@ from tests.conftest import FAST_KAFKA_ENV
 from tests.faults.proxy import TcpProxy
 from tests.faults.stack import with_host
 from tests.faults.tls import KafkaSasl, PgTls, Pki, make_pki
-from tests.support import Running, mention_body
+from tests.support import LocalServer, Running, mention_body
 
 pytestmark = pytest.mark.integration
 
@@ -133,17 +133,18 @@ async def test_kafka_over_mutual_tls_with_scram(secured_broker, pki, mechanism):
     assert {u for _, u in gate.authenticated} == {"heatdesk"}  # nobody else got through
 
 
-class TokenEndpoint:
+class TokenEndpoint(LocalServer):
     """An OAuth 2.0 token endpoint (client credentials, HTTP Basic client authentication)."""
 
+    path = "/oauth2/token"
+
     def __init__(self, client_id: str, client_secret: str) -> None:
+        super().__init__()
         self.client = (client_id, client_secret)
-        self.port = free_port()
         self.issued: list[str] = []
         self.requests: list[dict[str, str]] = []
-        self.runner: web.AppRunner | None = None
 
-    async def token(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.requests.append({k: str(v) for k, v in form.items()})
         auth = aiohttp.BasicAuth.decode(request.headers.get("Authorization", ""))
@@ -152,22 +153,6 @@ class TokenEndpoint:
         token = f"token-{len(self.issued)}-for-kafka"
         self.issued.append(token)
         return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 3600})
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/oauth2/token"
-
-    async def __aenter__(self) -> TokenEndpoint:
-        app = web.Application()
-        app.router.add_post("/oauth2/token", self.token)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
 
 async def test_kafka_over_tls_with_oauthbearer_from_a_token_endpoint_and_from_a_file(secured_broker, pki, tmp_path):

@@ -29,28 +29,29 @@ from services.common.envelope import Event
 from services.common.timeutil import format_rfc3339
 from services.notify.app import NotifyService
 from services.notify.settings import NotifySettings
-from tests.support import wait_for
+from tests.support import LocalServer, wait_for
 
 OFFICE = Path(__file__).resolve().parents[1] / "data" / "sla" / "office.yaml"
 AUTHOR = {"id": "cust-1", "handle": "@c", "name": "C", "followers": 10, "verified": False}
 
 
-class Receiver:
+class Receiver(LocalServer):
     """A webhook receiver the test runs: records calls, can answer the first N with given statuses."""
 
+    path = "/hook"
+
     def __init__(self, statuses: list[int] | None = None) -> None:
+        super().__init__()
         self.calls: list[dict[str, Any]] = []
         self.raw: list[tuple[bytes, dict[str, str]]] = []
         self.keys: list[str] = []
         self.statuses = list(statuses or [])
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
 
     @property
     def fail_first(self) -> int:
         return len(self.statuses)
 
-    async def handler(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         if self.statuses:
             return web.Response(status=self.statuses.pop(0))
@@ -58,22 +59,6 @@ class Receiver:
         self.calls.append(orjson.loads(body))
         self.keys.append(request.headers.get("Idempotency-Key", ""))
         return web.Response(text="ok")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def __aenter__(self) -> Receiver:
-        app = web.Application()
-        app.router.add_post("/hook", self.handler)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
 
 class SmtpSink:
