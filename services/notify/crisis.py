@@ -15,16 +15,23 @@ exact under redelivery - a hit is a row keyed by mention id, inserted once, wher
 table updates without `exactly_once` (which DESIGN.md rules out) double-count replays;
 (2) "once per episode" across replicas needs shared durable state anyway; (3) faust would
 need a repartition topic keyed by brand/product plus changelog topics and its own
-consumer group and worker lifecycle beside the service skeleton; (4) windows here are
-event-time and a few thousand rows per key per day: an indexed count is cheap.
+consumer group and worker lifecycle beside the service skeleton.
+
+Windows are whole minutes of event time: each new hit adds one to its key's minute in
+`crisis_counts`, and a batch reads the window and baseline of every key it touched in one
+query (at most one row per minute, however busy the key). The window ending at a hit is its
+minute and the minutes before it, `window_s` rounded up to whole minutes; counting the hits
+themselves read a day of rows per key per batch and grew with traffic.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -112,10 +119,43 @@ async def record(conn: asyncpg.Connection, hits: Sequence[Hit]) -> dict[tuple[st
         [h.channel for h in hits], [h.followers for h in hits], [h.score for h in hits], [h.excerpt for h in hits],
         [h.url for h in hits])
     newest: dict[tuple[str, str], datetime] = {}
+    added: Counter[tuple[str, str, datetime]] = Counter()
     for r in rows:
         k = (r["scope"], r["key"])
         newest[k] = max(newest.get(k, r["created_at"]), r["created_at"])
+        added[(r["scope"], r["key"], minute_of(r["created_at"]))] += 1
+    if added:
+        # Sorted: concurrent replicas lock the rows they share in one order, so never deadlock.
+        counted = sorted(added.items())
+        await conn.execute(
+            """INSERT INTO crisis_counts (scope, key, minute, n)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[])
+               ON CONFLICT (scope, key, minute) DO UPDATE SET n = crisis_counts.n + EXCLUDED.n""",
+            [k[0] for k, _ in counted], [k[1] for k, _ in counted], [k[2] for k, _ in counted],
+            [n for _, n in counted])
     return newest
+
+
+def minute_of(at: datetime) -> datetime:
+    """The minute bucket of a hit (event time, UTC)."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+async def window_counts(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], datetime],
+                        config: CrisisConfig) -> dict[tuple[str, str], tuple[int, int]]:
+    """(scope, key) → (count of the window ending at its newest hit, count of the baseline before it)."""
+    keys = sorted(touched)
+    rows = await conn.fetch(
+        """SELECT t.scope, t.key,
+                  COALESCE(sum(c.n) FILTER (WHERE c.minute > t.last - $4::interval), 0)::int AS now_count,
+                  COALESCE(sum(c.n) FILTER (WHERE c.minute <= t.last - $4::interval), 0)::int AS base_count
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS t(scope, key, last)
+             LEFT JOIN crisis_counts c ON c.scope = t.scope AND c.key = t.key
+                   AND c.minute > t.last - $4::interval - $5::interval AND c.minute <= t.last
+            GROUP BY t.scope, t.key""",
+        [k[0] for k in keys], [k[1] for k in keys], [minute_of(touched[k]) for k in keys],
+        timedelta(seconds=60 * math.ceil(config.window_s / 60)), timedelta(seconds=config.baseline_s))
+    return {(r["scope"], r["key"]): (r["now_count"], r["base_count"]) for r in rows}
 
 
 async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], datetime], config: CrisisConfig,
@@ -127,16 +167,12 @@ async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], d
     their episodes - so they are not paged later either - but page nobody.
     """
     alerts = []
-    window, baseline = timedelta(seconds=config.window_s), timedelta(seconds=config.baseline_s)
+    window = timedelta(seconds=config.window_s)
+    counted = await window_counts(conn, touched, config) if touched else {}
     for (scope, key), end in sorted(touched.items()):
-        counts = await conn.fetchrow(
-            """SELECT count(*) FILTER (WHERE created_at > $3::timestamptz - $4::interval) AS now_count,
-                      count(*) FILTER (WHERE created_at <= $3::timestamptz - $4::interval) AS base_count
-                 FROM crisis_hits WHERE scope = $1 AND key = $2
-                  AND created_at > $3::timestamptz - $4::interval - $5::interval AND created_at <= $3""",
-            scope, key, end, window, baseline)
-        usual, hot_at = threshold(counts["base_count"], config)
-        if counts["now_count"] < hot_at:
+        now_count, base_count = counted.get((scope, key), (0, 0))
+        usual, hot_at = threshold(base_count, config)
+        if now_count < hot_at:
             continue
         open_episode = await conn.fetchrow(
             "SELECT id, last_hot_at FROM crisis_episodes WHERE scope = $1 AND key = $2 AND ended_at IS NULL FOR UPDATE",
@@ -144,7 +180,7 @@ async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], d
         if open_episode is not None and end - open_episode["last_hot_at"] <= timedelta(seconds=config.cooldown_s):
             await conn.execute("UPDATE crisis_episodes SET last_hot_at = greatest(last_hot_at, $2), "
                                "peak_count = greatest(peak_count, $3) WHERE id = $1",
-                               open_episode["id"], end, counts["now_count"])
+                               open_episode["id"], end, now_count)
             continue
         if open_episode is not None:  # quiet for longer than the cool-down: that episode is over
             await conn.execute("UPDATE crisis_episodes SET ended_at = last_hot_at + $2::interval WHERE id = $1",
@@ -159,11 +195,11 @@ async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], d
             """INSERT INTO crisis_episodes (scope, key, started_at, last_hot_at, peak_count, baseline, examples)
                VALUES ($1, $2, $3, $3, $4, $5, $6::jsonb)
                ON CONFLICT (scope, key) WHERE ended_at IS NULL DO NOTHING RETURNING id""",
-            scope, key, end, counts["now_count"], usual, orjson.dumps(examples).decode())
+            scope, key, end, now_count, usual, orjson.dumps(examples).decode())
         if episode_id is None:
             continue  # another replica opened it first: it pages, not us
         alerts.append({"episode_id": episode_id, "scope": scope, "key": key, "window_start": format_rfc3339(end - window),
-                       "window_end": format_rfc3339(end), "window_s": config.window_s, "count": counts["now_count"],
+                       "window_end": format_rfc3339(end), "window_s": config.window_s, "count": now_count,
                        "baseline": round(usual, 2), "threshold": round(hot_at, 2), "multiple": config.multiple,
                        "examples": examples})
     fresh = [a for a in alerts if page_from is None or parse_rfc3339(a["window_end"]) >= page_from]
@@ -198,8 +234,11 @@ async def _page(conn: asyncpg.Connection, opened: list[dict[str, Any]], config: 
 
 
 async def prune(conn: asyncpg.Connection, config: CrisisConfig) -> int:
-    """Forget hits older than the baseline needs (event time: replays of old data are safe)."""
+    """Forget hits and minute counts older than the baseline needs (event time: replays of old data are safe)."""
+    keep = timedelta(seconds=config.window_s + config.baseline_s + 3600)
     status = await conn.execute(
-        """DELETE FROM crisis_hits WHERE created_at < (SELECT max(created_at) FROM crisis_hits) - $1::interval""",
-        timedelta(seconds=config.window_s + config.baseline_s + 3600))
+        """DELETE FROM crisis_hits WHERE created_at < (SELECT max(created_at) FROM crisis_hits) - $1::interval""", keep)
+    await conn.execute(
+        """DELETE FROM crisis_counts
+            WHERE minute < (SELECT max(minute) FROM crisis_counts) - $1::interval - interval '1 minute'""", keep)
     return int(status.split()[-1])

@@ -55,9 +55,16 @@ def bodies(tag: str, n: int, corpus: list[str]) -> list[dict[str, Any]]:
 
 
 async def _count(dsn: str, tag: str) -> int:
+    """Mentions of this burst routed so far: a range on the (channel, external_id) key.
+
+    Polled every 50 ms while the pipeline runs, and PostgreSQL's CPU is part of the figure:
+    `LIKE 'tag-%'` read the whole table each time (5 % of the statement time in a burst).
+    """
     conn = await asyncpg.connect(dsn)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM mentions WHERE external_id LIKE $1", f"{tag}-%"))
+        return int(await conn.fetchval(
+            "SELECT count(*) FROM mentions WHERE channel = 'x' AND external_id >= $1 AND external_id < $2",
+            f"{tag}-", f"{tag}."))  # '.' follows '-': every "tag-..." id and nothing else
     finally:
         await conn.close()
 

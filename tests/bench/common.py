@@ -116,14 +116,18 @@ def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
 
 
 async def create_database(admin_dsn: str, name: str, dsn: str) -> None:
-    """A fresh database for one benchmark run, migrated like production."""
+    """A fresh database for one benchmark run, migrated like production.
+
+    Byte-order collation whatever the server's locale, so the end-to-end harness can count a
+    burst's mentions as a key range (`'tag-' <= external_id < 'tag.'`) on the unique index.
+    """
     import asyncpg
 
     from services.common.db import migrate
 
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 LC_COLLATE \'C\'')
     finally:
         await conn.close()
     await migrate(dsn)

@@ -66,6 +66,9 @@ async def test_a_spike_pages_pr_once_per_episode_with_the_top_examples(service_e
                 pass
             registry = svc.metrics.registry
     assert await db.fetchval("SELECT count(*) FROM crisis_hits WHERE mention_id = $1", calm[0].data["mention"]["id"]) == 0
+    # The minute counts the windows read hold each hit once, redeliveries included.
+    assert await db.fetch("SELECT scope, key, sum(n) AS n FROM crisis_counts GROUP BY 1, 2 ORDER BY 1, 2") == \
+        await db.fetch("SELECT scope, key, count(*) AS n FROM crisis_hits GROUP BY 1, 2 ORDER BY 1, 2")
     first, second = (c["heatdesk"] for c in receiver.calls)
     assert (first["scope"], first["key"]) == ("product", "acme router")
     assert first["count"] in (5, 6)  # hot at the fifth; a batch may already hold the sixth
