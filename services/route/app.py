@@ -140,11 +140,11 @@ class RouteService(ConsumerService):
                 for outcome, n in outcomes.items():
                     if n:
                         self.metrics.sla_actions_applied.labels(outcome).inc(n)
-            ids = await enqueue(conn, self.name, result.events)
-        if await self.relay.pending_before(ids):
+            written = await enqueue(conn, self.name, result.events)
+        if await self.relay.pending_before(written.ids):
             await self.relay.flush()  # older rows first (a crash left them): keep the order
         else:
-            await self.relay.publish_written(ids, result.events)
+            await self.relay.publish_written(written)
         now = utcnow()
         received = {m["id"]: m["received_at"] for m, _ in mentions}
         for outcome in result.outcomes:

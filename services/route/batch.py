@@ -112,8 +112,10 @@ class BatchRouter:
         by_ref = await store.cases_by_reference(conn, refs)
         earliest = min(parse_rfc3339(m["created_at"]) for m, _ in fresh)
         since = earliest - max(self.threading.window, self.threading.reopen_window)
+        by_person: dict[int, list[CaseState]] = {}  # each mention looks up its author's cases
         for case in await store.load_cases(conn, sorted(set(by_ref.values())), people, since):
             cases[case.id] = case
+            by_person.setdefault(case.person_id, []).append(case)
         repeat = await store.repeat_counts(conn, people, earliest - self.repeat_window)
         mention_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[str, str, str, datetime, dict[str, Any]]] = []
@@ -126,7 +128,7 @@ class BatchRouter:
             reference = next((cases.get(by_ref[(mention["channel"], r)]) for r in
                               (mention.get("in_reply_to"), mention.get("conversation_id"))
                               if r and (mention["channel"], r) in by_ref), None)
-            person_cases = [c for c in cases.values() if c.person_id == person_id]
+            person_cases = by_person.get(person_id, [])
             is_complaint = classification.get("intent") == "complaint"
             action, case = choose_case(by_reference=reference, person_cases=person_cases, created_at=created_at,
                                        is_complaint=is_complaint, policy=self.threading)
@@ -135,6 +137,7 @@ class BatchRouter:
             if case is None:
                 case = self._open(mention, classification, decision, author_id, person_id, created_at, score, prior)
                 cases[case.id] = case
+                by_person.setdefault(person_id, []).append(case)
                 repeat[person_id] = (prior[0] + 1, prior[1] + int(is_complaint))
                 lifecycle.append(ev.lifecycle(EventType.CASE_OPENED, case, mention["author"], created_at,
                                               mention_id=mention["id"]))
