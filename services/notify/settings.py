@@ -41,7 +41,7 @@ class NotifySettings(ServiceSettings):
     notify_gauges_interval_s: float = setting(15.0, "How often response rate, open clocks and failed deliveries are "
                                                     "recomputed")
     notify_crisis: bool = setting(True, "Detect negative-mention spikes on mentions.classified.v1")
-    notify_crisis_window_s: float = setting(900.0, "Crisis window: negative mentions counted over this long")
+    notify_crisis_window_s: float = setting(900.0, "Crisis window: negative mentions counted over this long (whole minutes)")
     notify_crisis_baseline_s: float = setting(86400.0, "Baseline: the window's usual count over this much history")
     notify_crisis_multiple: float = setting(3.0, "A window is a crisis at this multiple of its baseline")
     notify_crisis_min_count: int = setting(20, "…and at least this many negative mentions")
