@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.common.clock import ManualClock
+from services.common.db import load_migrations
 from services.common.envelope import Event
 from services.common.ids import mention_id
 from services.common.timeutil import format_rfc3339
@@ -117,3 +118,16 @@ async def test_a_spike_read_long_after_it_happened_opens_an_episode_but_pages_no
             await svc.deliver_once()
     assert receiver.calls == [] and await db.fetchval("SELECT count(*) FROM notifications") == 0
     assert await db.fetchval("SELECT count(*) FROM crisis_episodes WHERE key = 'acme router'") == 1
+
+
+async def test_migration_0005_counts_the_hits_already_stored_per_utc_minute(db):
+    # A deployment upgraded with hits in place: the windows must see them from the first batch.
+    await db.execute("DROP TABLE crisis_counts")
+    for n, at in ((1, "2026-03-02 12:00:01+00"), (2, "2026-03-02 12:00:59.9+00"), (3, "2026-03-02 13:01:00+01")):
+        await db.execute("INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, excerpt) "
+                         "VALUES ('brand', 'all', $1, $2::text::timestamptz, 'x', 'bad')", mention_id("x", f"m5-{n}"), at)
+    (migration,) = [m for m in load_migrations() if m.version == 5]
+    await db.execute(migration.sql)
+    rows = await db.fetch("SELECT minute, n FROM crisis_counts WHERE scope = 'brand' AND key = 'all' ORDER BY minute")
+    assert [(r["minute"], r["n"]) for r in rows] == [(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2),
+                                                      (datetime(2026, 3, 2, 12, 1, tzinfo=UTC), 1)]
