@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Self
@@ -15,6 +17,7 @@ from referencing import Registry, Resource
 
 from services.common.embedded import free_port
 from services.common.envelope import Event, decode, header_map
+from services.common.log import JsonFormatter
 from services.common.schemas import SCHEMA_FILES, all_schemas, schema_uri
 
 
@@ -211,3 +214,18 @@ class LocalServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self.runner is not None
         await self.runner.cleanup()
+
+
+def json_log_capture(name: str, log_filter: logging.Filter) -> tuple[logging.Logger, io.StringIO]:
+    """A logger that writes through `log_filter` and the services' JSON formatter into a string.
+
+    The production handler with its filter, without stdout: what a log line would carry.
+    """
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("test"))
+    handler.addFilter(log_filter)
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    return logger, stream

@@ -8,9 +8,6 @@ Every log line, whatever logger writes it, goes through the same masking.
 
 from __future__ import annotations
 
-import io
-import logging
-
 import orjson
 import pytest
 
@@ -19,12 +16,11 @@ from services.common import settings as loader
 from services.common.config import ServiceSettings
 from services.common.embedded import free_port
 from services.common.errors import ConfigError
-from services.common.log import JsonFormatter
 from services.common.topics import MENTIONS_CLASSIFIED, department_topic
 from services.route.app import RouteService
 from services.route.settings import RouteSettings
 from tests.integration.test_route import classified_event
-from tests.support import Running, count_at_least, events, produce_events, read_topic, validate_event
+from tests.support import Running, count_at_least, events, json_log_capture, produce_events, read_topic, validate_event
 
 CARD, EMAIL, PHONE = "4111 1111 1111 1111", "jo.doe@example.com", "+44 20 7946 0958"
 TEXT = f"you charged my card {CARD} twice! refund me, mail {EMAIL} or call {PHONE}, order #12345678"
@@ -57,13 +53,7 @@ def test_allowed_kinds_stay_and_unknown_kinds_are_refused():
 
 
 def log_line(allow: frozenset[str] | None = None, **extra: object) -> dict:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("test"))
-    handler.addFilter(pii.PiiLogFilter(allow))
-    logger = logging.getLogger("tests.pii")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
+    logger, stream = json_log_capture("tests.pii", pii.PiiLogFilter(allow))
     try:
         raise ValueError(f"could not parse {TEXT}")
     except ValueError:

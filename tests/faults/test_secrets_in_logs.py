@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
-import logging
 import time
 from urllib.parse import quote
 
@@ -22,10 +20,10 @@ import orjson
 import pytest
 
 from services.common.embedded import free_port
-from services.common.log import JsonFormatter, SecretsLogFilter, secret_values
+from services.common.log import SecretsLogFilter, secret_values
 from tests.faults.stack import SERVICES
 from tests.faults.test_slow_targets import POLICIES
-from tests.support import mention_body, wait_for
+from tests.support import json_log_capture, mention_body, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -133,13 +131,7 @@ def test_the_secrets_filter_scrubs_what_code_might_let_slip(tmp_path):
     secrets = secret_values(env)
     assert {"p@ss/word!", "crm-token-0123456789", "file-secret-value-123", "https://hooks/x/Y/z"} <= set(secrets)
     assert "DEBUG" not in secrets and "8080" not in secrets
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("test"))
-    handler.addFilter(SecretsLogFilter(secrets))
-    logger = logging.getLogger("tests.secrets")
-    logger.handlers[:] = [handler]
-    logger.propagate = False
+    logger, stream = json_log_capture("tests.secrets", SecretsLogFilter(secrets))
     try:
         raise RuntimeError(f"connect failed: {env['DATABASE_URL']} (password p@ss/word!)")
     except RuntimeError:
