@@ -8,6 +8,7 @@ get id/type/source/time without parsing the body. (CloudEvents Kafka protocol bi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -39,12 +40,12 @@ class Event:
 
     def headers(self) -> list[tuple[str, bytes]]:
         headers = [
-            ("ce_specversion", SPECVERSION.encode()),
+            ("ce_specversion", _SPECVERSION),
             ("ce_id", self.id.encode()),
             ("ce_type", self.type.encode()),
             ("ce_source", self.source.encode()),
             ("ce_time", format_rfc3339(self.time).encode()),
-            ("content-type", CONTENT_TYPE.encode()),
+            ("content-type", _CONTENT_TYPE),
         ]
         if self.subject:
             headers.append(("ce_subject", self.subject.encode()))
@@ -60,6 +61,11 @@ class Event:
         return self.key.encode() if self.key is not None else None
 
 
+_SPECVERSION = SPECVERSION.encode()
+_CONTENT_TYPE = CONTENT_TYPE.encode()
+
+
+@functools.cache  # a handful of event types; every published event asks
 def _default_schema(event_type: str) -> str | None:
     from services.common.schemas import SCHEMA_FILES, schema_uri
 

@@ -85,13 +85,39 @@ def _ts(value: Any) -> datetime | None:
 class Engine:
     """Applies one lifecycle event to a case's SLA state; `policies()` gives the set in force."""
 
+    #: Entries of each memo before it is emptied (a backtest keeps one engine for a whole replay).
+    MEMO_LIMIT = 4096
+
     def __init__(self, policies: PolicySet) -> None:
         self.policies = policies
+        # Resolving a policy and deriving a clock's steps depend only on the case's facts, yet
+        # each event asked several times (target, steps, calendar): per engine, so a reloaded
+        # policy set starts afresh.
+        self._resolved: dict[tuple[Any, ...], Policy] = {}
+        self._steps: dict[tuple[Any, ...], list[Step]] = {}
 
     # -- policy plumbing -----------------------------------------------------------------------
 
+    def resolve(self, name: str | None, priority: str, department: str, channel: str, tags: tuple[str, ...],
+                public: bool | None) -> Policy:
+        key = (name, priority, department, channel, tags, public)
+        found = self._resolved.get(key)
+        if found is None:
+            if len(self._resolved) >= self.MEMO_LIMIT:
+                self._resolved.clear()
+                self._steps.clear()
+            found = self._resolved[key] = self.policies.resolve(name, priority, department, channel, tags, public)
+        return found
+
     def policy(self, s: CaseSla) -> Policy:
-        return self.policies.resolve(s.policy, s.priority, s.department, s.channel, s.tags, s.public)
+        return self.resolve(s.policy, s.priority, s.department, s.channel, s.tags, s.public)
+
+    def steps(self, s: CaseSla, kind: str, target_s: float) -> list[Step]:
+        key = (s.policy, s.priority, s.department, s.channel, s.tags, s.public, kind, target_s)
+        found = self._steps.get(key)
+        if found is None:
+            found = self._steps[key] = self.policy(s).steps(kind, target_s)
+        return found
 
     def calendar(self, s: CaseSla, clock: SlaClock) -> Calendar:
         if clock.kind == "autoclose":
@@ -114,7 +140,7 @@ class Engine:
             found = policy.autoclose()
             steps = [dataclasses.replace(found[0], offset_s=clock.target_s)] if found else []
         else:
-            steps = policy.steps(clock.kind, clock.target_s)
+            steps = self.steps(s, clock.kind, clock.target_s)
         times = clock.times([st.offset_s for st in steps], calendar)
         return Armed(clock, tuple(steps), tuple(times), clock.due(calendar), new)
 
@@ -142,7 +168,7 @@ class Engine:
                     department=case["department"], channel=case["channel"], public=case.get("public"),
                     tags=tuple(case.get("tags") or ()), opened_at=parse_rfc3339(case["opened_at"]),
                     first_response_due_at=_ts(case.get("first_response_due_at")))
-        s.policy = self.policies.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
+        s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
                                          s.public).name
         return s
 
@@ -209,7 +235,7 @@ class Engine:
         s.priority, s.department, s.channel = case["priority"], case["department"], case["channel"]
         s.tags, s.public = tuple(case.get("tags") or ()), case.get("public")
         s.first_response_due_at = _ts(case.get("first_response_due_at"))
-        s.policy = self.policies.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
+        s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
                                          s.public).name
         if before == (s.priority, s.department, s.channel, s.tags, s.public, s.policy, s.first_response_due_at):
             return

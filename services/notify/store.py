@@ -86,7 +86,8 @@ def _row(s: CaseSla, effect: Effect, fired: set[str]) -> tuple[object, ...]:
                 effect.elapsed_s, None, effect.at, None, None, None, "stopped", effect.at, effect.outcome,
                 effect.elapsed_s)
     steps = steps_json(effect)
-    due = next_due(steps, fired)
+    pending = [at for step, at in zip(effect.steps, effect.times, strict=True) if step.name not in fired and at]
+    due = min(pending) if pending else None  # next_due of `steps`, without printing and parsing the times again
     state = "paused" if not c.running else ("armed" if due is not None else "fired")
     return (s.case_id, c.kind, c.cycle, s.department, s.priority, s.channel, s.policy, c.started_at, c.target_s,
             c.elapsed_s, c.resumed_at, c.last_change_at, due, effect.breach_at, orjson.dumps(steps).decode(), state,

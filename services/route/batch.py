@@ -134,25 +134,28 @@ class BatchRouter:
                                        is_complaint=is_complaint, policy=self.threading)
             score = int(classification["priority"]["score"])
             lifecycle: list[tuple[str, Event]] = []
+            author = mention["author"]
             if case is None:
                 case = self._open(mention, classification, decision, author_id, person_id, created_at, score, prior)
                 cases[case.id] = case
                 by_person.setdefault(person_id, []).append(case)
                 repeat[person_id] = (prior[0] + 1, prior[1] + int(is_complaint))
-                lifecycle.append(ev.lifecycle(EventType.CASE_OPENED, case, mention["author"], created_at,
+                snap = ev.snapshot(case, author)  # every event of this mention announces this state
+                lifecycle.append(ev.lifecycle(EventType.CASE_OPENED, case, author, created_at, snap,
                                               mention_id=mention["id"]))
                 if decision.escalated_by:
-                    lifecycle.append(ev.lifecycle(EventType.CASE_ESCALATED, case, mention["author"], created_at,
+                    lifecycle.append(ev.lifecycle(EventType.CASE_ESCALATED, case, author, created_at, snap,
                                                   escalation={"rule": ",".join(decision.escalated_by),
                                                               "departments_added": list(case.departments[1:])}))
             else:
                 before = (case.priority, list(case.departments))
                 self._add(case, mention, classification, decision, created_at, score, reopen=action == "reopen")
+                snap = ev.snapshot(case, author)
                 kind = EventType.CASE_REOPENED if action == "reopen" else EventType.CASE_MENTION_ADDED
-                lifecycle.append(ev.lifecycle(kind, case, mention["author"], created_at, mention_id=mention["id"]))
+                lifecycle.append(ev.lifecycle(kind, case, author, created_at, snap, mention_id=mention["id"]))
                 added = [d for d in case.departments if d not in before[1]]
                 if added or case.priority != before[0]:
-                    lifecycle.append(ev.lifecycle(EventType.CASE_ESCALATED, case, mention["author"], created_at,
+                    lifecycle.append(ev.lifecycle(EventType.CASE_ESCALATED, case, author, created_at, snap,
                                                   escalation={"rule": ",".join(decision.matched) or "priority",
                                                               "departments_added": added, "priority_from": before[0],
                                                               "priority_to": case.priority}))
@@ -161,8 +164,8 @@ class BatchRouter:
             mention_rows.append(_mention_row(mention, classification, case.id, author_id, created_at))
             for _, event in lifecycle:
                 event_rows.append((event.id, case.id, event.type, created_at, event.data))
-            result.events += ev.routed("opened" if action == "open" else "added", case, mention["author"], mention,
-                                       classification, case.departments)
+            result.events += ev.routed("opened" if action == "open" else "added", case, author, mention,
+                                       classification, case.departments, snap)
             result.events += lifecycle
             by_ref[(mention["channel"], mention["external_id"])] = case.id
             if mention.get("conversation_id"):

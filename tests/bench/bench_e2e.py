@@ -34,7 +34,7 @@ from services.common.embedded import EmbeddedBroker, free_port
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
 from services.common.topics import MENTIONS_CLASSIFIED, all_topics
-from tests.bench.common import cpu_seconds, figure, percentile, postgres_cpu_seconds, process, rss_mb, wait_http
+from tests.bench.common import analyze, cpu_seconds, figure, percentile, postgres_cpu_seconds, process, rss_mb, wait_http
 from tests.bench.common import create_database as _create
 from tests.bench.common import drop_database as _drop
 from tests.bench.load import post_all
@@ -234,6 +234,7 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
                 rss["rest"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
                 ingest = f"http://127.0.0.1:{ports['ingest']}"
                 asyncio.run(burst(ingest, dsn, "warm", corpus))
+                asyncio.run(analyze(dsn))
                 pids = {**{s: p.pid for s, p in procs.items()}, "broker": broker.process.pid}
                 for r in range(RUNS):  # interleaved with the chain, so drift hits both alike
                     before = cpu_snapshot(pids)
