@@ -15,6 +15,10 @@ import unicodedata
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _NOISE = re.compile(r"https?://\S+|www\.\S+|[@#][\w.]+", re.UNICODE)
+#: `_WORD` on ASCII text already in lower case: the same words, without a pass per word.
+_ASCII_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 #: The most frequent function words of each language (lower case). Short and unambiguous
 #: where possible: words shared by two languages count for both.
@@ -53,8 +57,8 @@ def _script_language(text: str) -> str | None:
     if text.isascii():
         return None  # Latin script: decided by the function words
     counts: dict[str, int] = {}
-    letters = 0
-    for ch in text:
+    letters = len(_ASCII_LETTERS.findall(text))  # Latin letters need no name lookup
+    for ch in _NON_ASCII.findall(text):
         if not ch.isalpha():
             continue
         letters += 1
@@ -76,13 +80,18 @@ def detect_language(text: str, min_hits: int = 2) -> str | None:
     by_script = _script_language(text)
     if by_script is not None:
         return by_script
-    words = [w.lower().replace("’", "'") for w in _WORD.findall(_NOISE.sub(" ", text))]
+    cleaned = _NOISE.sub(" ", text)
+    if cleaned.isascii():  # most posts: lower-case once, then ASCII letters only
+        words = _ASCII_WORD.findall(cleaned.lower())
+    else:
+        words = [w.lower().replace("’", "'") for w in _WORD.findall(cleaned)]
     if not words:
         return None
     scores = dict.fromkeys(FUNCTION_WORDS, 0)
-    for word in words:
-        for lang in _LANGUAGES_OF.get(word, ()):
-            scores[lang] += 1
+    for languages in map(_LANGUAGES_OF.get, words):
+        if languages:
+            for lang in languages:
+                scores[lang] += 1
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, hits), (_, runner_up) = ranked[0], ranked[1]
     if hits < min(min_hits, len(words)) or hits == runner_up:

@@ -69,3 +69,18 @@ def test_uuid7_sorts_by_time_across_milliseconds(monkeypatch):
 def test_uuid7_unique():
     values = {uuid7() for _ in range(2000)}
     assert len(values) == 2000
+
+
+@pytest.mark.parametrize("channel,external_id", [
+    ("x", "1460323737035677698"), ("email", "<msg-1@example.com>"), ("meta", "ünïcödé-ид-文字"), ("x", ""),
+    ("reviews", "a" * 300)])
+def test_mention_id_equals_the_standard_library_uuid5(channel, external_id):
+    # mention_id hashes without building uuid.UUID objects; the ids must not move.
+    assert mention_id(channel, external_id) == str(uuid.uuid5(MENTION_NAMESPACE, f"{channel}\x1f{external_id}"))
+
+
+def test_uuid7_prints_like_uuid_uuid():
+    for _ in range(200):
+        value = uuid7()
+        assert value == str(uuid.UUID(value))
+        assert uuid.UUID(value).version == 7 and uuid.UUID(value).variant == uuid.RFC_4122
