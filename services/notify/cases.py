@@ -51,6 +51,7 @@ async def apply_events(conn: asyncpg.Connection, engine: Engine, items: Sequence
         return []
     case_ids = [_case_id(i) for i in todo]
     states, fired = await store.load(conn, case_ids)
+    stored = {case_id: store.persisted(state) for case_id, state in states.items()}
     changes: list[tuple[CaseSla, Effect]] = []
     touched: dict[str, CaseSla] = {}
     for item, case_id in zip(todo, case_ids, strict=True):
@@ -62,7 +63,9 @@ async def apply_events(conn: asyncpg.Connection, engine: Engine, items: Sequence
             continue
         states[case_id] = touched[case_id] = state
         changes += [(state, e) for e in effects]
-    await store.save_states(conn, touched.values())
+    # Most events of a known case (another mention) change none of its stored fields.
+    await store.save_states(conn, [state for case_id, state in touched.items()
+                                   if stored.get(case_id) != store.persisted(state)])
     await store.save_clocks(conn, changes, fired)
     return changes
 

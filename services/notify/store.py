@@ -53,6 +53,12 @@ async def load(conn: asyncpg.Connection, case_ids: Sequence[str]) -> tuple[dict[
     return states, fired
 
 
+def persisted(s: CaseSla) -> tuple[object, ...]:
+    """The fields of a state that `sla_cases` stores: equal tuples need no write."""
+    return (s.status, s.policy, s.priority, s.department, s.channel, s.public, s.tags, s.opened_at,
+            s.first_response_due_at, s.first_responded, tuple(sorted(s.cycles.items())))
+
+
 async def save_states(conn: asyncpg.Connection, states: Iterable[CaseSla]) -> None:
     rows = [(s.case_id, s.status, s.policy, s.priority, s.department, s.channel, s.public, list(s.tags), s.opened_at,
              s.first_response_due_at, s.first_responded, orjson.dumps(s.cycles).decode()) for s in states]
