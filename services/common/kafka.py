@@ -41,6 +41,7 @@ from aiokafka.helpers import create_ssl_context
 from services.common.config import ServiceSettings
 from services.common.envelope import Event
 from services.common.errors import ConfigError, DependencyUnavailable, PublishFailed, RecordRejected
+from services.common.partitioner import KeyPartitioner
 from services.common.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ def make_producer(settings: ServiceSettings, service: str, **overrides: Any) -> 
         max_batch_size=256 * 1024,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         retry_backoff_ms=200,
+        partitioner=KeyPartitioner(),
     )
     options.update(overrides)
     return AIOKafkaProducer(**options)
