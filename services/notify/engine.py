@@ -169,7 +169,7 @@ class Engine:
                     tags=tuple(case.get("tags") or ()), opened_at=parse_rfc3339(case["opened_at"]),
                     first_response_due_at=_ts(case.get("first_response_due_at")))
         s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
-                                         s.public).name
+                                s.public).name
         return s
 
     def apply(self, s: CaseSla | None, event_type: str, data: Mapping[str, Any]) -> tuple[CaseSla | None, list[Effect]]:
@@ -236,7 +236,7 @@ class Engine:
         s.tags, s.public = tuple(case.get("tags") or ()), case.get("public")
         s.first_response_due_at = _ts(case.get("first_response_due_at"))
         s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
-                                         s.public).name
+                                s.public).name
         if before == (s.priority, s.department, s.channel, s.tags, s.public, s.policy, s.first_response_due_at):
             return
         for slot, clock in list(s.clocks.items()):
