@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -26,7 +26,8 @@ from spacy.tokens import Doc
 from services.classify.pipeline import rules, textcat  # noqa: F401  (registers the factories)
 from services.classify.pipeline.config import ClassifyConfig, config_path, load_config
 from services.classify.pipeline.priority import bucket, priority
-from services.classify.pipeline.rules import flags_of
+from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
+from services.classify.pipeline.textcat import TextClassifier
 from services.classify.pipeline.tokenizer import make_nlp
 from services.common.language import detect_language
 
@@ -68,14 +69,29 @@ def _language(mention: dict[str, Any]) -> str | None:
     return lang.lower().replace("_", "-").split("-")[0] if isinstance(lang, str) and lang else None
 
 
-def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: str,
+class Analysis(NamedTuple):
+    """What the pipeline found in one English post: everything `decide` reads. Plain Python,
+    so the batch path neither writes nor reads spaCy `doc._` extensions per post."""
+
+    probs: dict[str, dict[str, float]]  # {head: {label: probability}}
+    explanation: dict[str, list[str]]  # the model's words per decision, {"sentiment:negative": [...]}
+    cues: dict[str, list[str]]  # the rules' words per cue, {"flag:legal_threat": ["lawyer"]}
+    entities: list[dict[str, str]]
+
+
+def analysis_of(doc: Doc) -> Analysis:
+    """The Analysis of a Doc that went through the whole pipeline (`nlp(text)`, `nlp.pipe`)."""
+    return Analysis(doc._.textcat, doc._.textcat_cues or {}, doc._.cues or {}, doc._.entities or [])
+
+
+def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, version: str,
            language: str | None = None) -> dict[str, Any]:
-    """Rule cues + model probabilities of one English Doc → the v1 Classification."""
+    """Rule cues + model probabilities of one English post → the v1 Classification."""
     departments = tuple(config.departments)
-    probs = doc._.textcat
-    rule_cues: dict[str, list[str]] = doc._.cues or {}
+    probs = analysis.probs
+    rule_cues = analysis.cues
     cues: dict[str, list[str]] = {k: list(v) for k, v in rule_cues.items()}
-    for key, words in (doc._.textcat_cues or {}).items():
+    for key, words in analysis.explanation.items():
         cues[key] = sorted(set(cues.get(key, [])) | set(words))
 
     sent = probs["sentiment"]
@@ -114,7 +130,7 @@ def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: s
         "flags": flags,
         "department": department,
         "department_scores": scores,
-        "entities": doc._.entities or [],
+        "entities": analysis.entities,
         "priority": result_priority,
         "cues": {k: sorted(set(v)) for k, v in sorted(cues.items()) if v},
         "model_version": version,
@@ -165,7 +181,7 @@ def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...
 
 
 class Classifier:
-    """Batch classifier used by the service and the CLI: one `nlp.pipe` per batch.
+    """Batch classifier used by the service and the CLI: one batched pass per batch.
 
     The pipeline is built once per process (per model directory and configuration) and
     shared by every instance, so tests and CLI commands do not reload the model.
@@ -178,6 +194,9 @@ class Classifier:
         self.config = load_config(config)
         self.departments = tuple(self.config.departments)
         self.model_version = model_version(self.nlp, config)
+        self._entities: EntityMatcher = self.nlp.get_pipe("heatdesk_entities")
+        self._cues: CueMatcher = self.nlp.get_pipe("heatdesk_cues")
+        self._textcat: TextClassifier = self.nlp.get_pipe("heatdesk_textcat")
 
     def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results: list[dict[str, Any] | None] = [None] * len(mentions)
@@ -188,7 +207,25 @@ class Classifier:
                 results[i] = fallback(m, lang, self.departments, self.model_version)
             else:
                 english.append(i)
-        docs = self.nlp.pipe((mentions[i].get("text") or "" for i in english), batch_size=self.batch_size)
-        for i, doc in zip(english, docs, strict=True):
-            results[i] = decide(doc, mentions[i], self.config, self.model_version, languages[i])
+        analyses = self.analyse([mentions[i].get("text") or "" for i in english])
+        for i, analysis in zip(english, analyses, strict=True):
+            results[i] = decide(analysis, mentions[i], self.config, self.model_version, languages[i])
         return [r for r in results if r is not None]
+
+    def analyse(self, texts: list[str]) -> list[Analysis]:
+        """What `nlp.pipe(texts, batch_size=self.batch_size)` finds, without its per-post costs:
+        the components are called directly on each batch and hand their results on in plain
+        Python (no `doc._` extensions, no `Doc.text` rebuilt from Token objects). Batches are
+        the ones `nlp.pipe` would make, so the model's batched arithmetic is the same."""
+        make_doc = self.nlp.make_doc
+        out: list[Analysis] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start:start + self.batch_size]
+            docs = [make_doc(text) for text in batch]
+            found = [self._entities.find(doc, text) for doc, text in zip(docs, batch, strict=True)]
+            entities = [e for e, _ in found]
+            cues = [self._cues.find(doc, ents) for doc, (_, ents) in zip(docs, found, strict=True)]
+            readings = self._textcat.read(docs, cues, entities)
+            for (probs, explanation, _, _), rule_cues, ents in zip(readings, cues, entities, strict=True):
+                out.append(Analysis(probs, explanation, rule_cues, ents))
+        return out

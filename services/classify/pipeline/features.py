@@ -84,7 +84,21 @@ class Featurizer:
         return entry
 
     def __call__(self, doc: Doc) -> dict[str, float]:
-        """Feature name → value for one Doc (after the rule components ran)."""
+        """Feature name → value for one Doc (after the rule components ran); the post's polar
+        words go to `doc._.polar_words` and, with embeddings, its vector rows to
+        `doc._.embedding_rows`."""
+        feats, polar, rows = self.features(doc, doc._.cues, doc._.entities)
+        doc._.polar_words = polar
+        if rows is not None:
+            doc._.embedding_rows = rows
+        return feats
+
+    def features(self, doc: Doc, cues: Mapping[str, list[str]] | None, entities: list[dict[str, str]] | None
+                 ) -> tuple[dict[str, float], dict[str, list[str]], list[int] | None]:
+        """Feature name → value, polar words ({"positive": […], "negative": […]}) and word-vector
+        rows (None without embeddings) of one Doc whose rule `cues` and `entities` are given.
+        The classifier's batch path calls this with the rule results in plain Python, so no
+        `doc._` extension (an `Underscore` object per access) is read or written per post."""
         feats: dict[str, float] = {"bias": 1.0}
         cache = self._cache
         lexemes = [cache.get(o) or self._lexeme(o, doc) for o in doc.to_array(ORTH).tolist()] if len(doc) else []
@@ -148,14 +162,12 @@ class Featurizer:
         if first in _QUESTION_OPENERS:
             feats["opener:" + first] = 1.0
         feats["length"] = min(len(forms), 60) / 60
-        for label, words in (doc._.cues or {}).items():
+        for label, words in (cues or {}).items():
             feats["rule:" + label] = math.log1p(len(words))
-        for ent in doc._.entities or ():
+        for ent in entities or ():
             feats["ent:" + ent["label"]] = 1.0
-        doc._.polar_words = {"positive": positive, "negative": negative}
-        if self.embeddings is not None:
-            doc._.embedding_rows = [lx[12] for lx in lexemes if lx[12] >= 0]
-        return feats
+        rows = [lx[12] for lx in lexemes if lx[12] >= 0] if self.embeddings is not None else None
+        return feats, {"positive": positive, "negative": negative}, rows
 
 
 def extract(doc: Doc, lexicon: Mapping[str, float]) -> dict[str, float]:

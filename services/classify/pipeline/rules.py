@@ -75,18 +75,27 @@ class EntityMatcher:
         ])
 
     def __call__(self, doc: Doc) -> Doc:
+        doc._.entities = self.find(doc, doc.text)[0]
+        return doc
+
+    def find(self, doc: Doc, text: str) -> tuple[list[dict[str, str]], tuple[Span, ...]]:
+        """The entities of `doc` (whose text is `text`) and the named ones as spans, which are
+        also set as `doc.ents` (() when there are none). The classifier's batch path calls this
+        directly: it has the text already (`Doc.text` rebuilds it from one Token object per
+        token) and keeps the result in plain Python instead of a `doc._` extension."""
         spans = [Span(doc, s, e, label=m) for m, s, e in self.names(doc)]
         entities: list[dict[str, str]] = []
+        ents: tuple[Span, ...] = ()
         if spans:
             doc.ents = filter_spans(spans)  # longest wins: "Hooli Buds" over "Hooli"
-        if spans:
-            entities = [{"label": e.label_.lower(), "text": e.text, "value": e.text} for e in doc.ents]
-        seen_money: set[int] = set()
+            ents = doc.ents
+            entities = [{"label": e.label_.lower(), "text": e.text, "value": e.text} for e in ents]
         # Money and order numbers need a digit next to a currency or an order word: most posts
         # have neither, and skip the Matcher (the slowest part of this component).
-        text = doc.text
-        matches = self.patterns(doc) if _DIGIT.search(text) and _MAYBE_ENTITY.search(text) else []
-        for match_id, start, end in sorted(matches, key=lambda m: (m[1], -m[2])):
+        if not (_DIGIT.search(text) and _MAYBE_ENTITY.search(text)):
+            return (_dedupe(entities) if entities else entities), ents
+        seen_money: set[int] = set()
+        for match_id, start, end in sorted(self.patterns(doc), key=lambda m: (m[1], -m[2])):
             label = doc.vocab.strings[match_id]
             span = doc[start:end]
             if label == "MONEY":
@@ -97,8 +106,7 @@ class EntityMatcher:
             else:
                 value = span[-1].text.lstrip("#")
             entities.append({"label": label.lower(), "text": span.text, "value": value})
-        doc._.entities = _dedupe(entities)
-        return doc
+        return _dedupe(entities), ents
 
 
 def _dedupe(entities: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -120,7 +128,12 @@ class CueMatcher:
         groups: dict[str, tuple[str, ...]] = {"spam": config.spam}
         groups.update({f"department:{d}": cues for d, cues in config.departments.items()})
         groups["sarcasm"] = config.sarcasm + config.sarcasm_emoji
-        self.gates: list[tuple[tuple[frozenset[int], ...], tuple[str, ...]]] = []
+        # Gates as bit masks: bit k stands for one required word set of one pattern, and
+        # `_gate_bits` maps a word (LOWER id) to the bits of every set it is in. A post's bits
+        # are then one dictionary look-up per distinct word, not a set test per gate and word set.
+        self._gate_bits: dict[int, int] = {}
+        self._n_bits = 0
+        self._gates: list[tuple[int, tuple[str, ...]]] = []
         for flag, rule in config.flags.items():
             groups[f"flag:{flag}"] = rule.phrases
             if rule.patterns:
@@ -137,7 +150,7 @@ class CueMatcher:
         """The Matcher is the slow part of the pipeline (~100 µs a post), so it runs only on
         posts that could match: for some pattern, every required token's word list (or
         entity type) is present in the post. Tokens matched by shape or regex are not checked."""
-        words: list[frozenset[int]] = []
+        mask = 0
         ents: list[str] = []
         for spec in pattern:
             if not spec or spec.get("OP") in ("?", "*"):
@@ -148,20 +161,39 @@ class CueMatcher:
             lower = spec.get("LOWER")
             choices = [lower] if isinstance(lower, str) else (lower or {}).get("IN")
             if choices:
-                words.append(frozenset(nlp.vocab.strings.add(w) for w in choices))
-        words.sort(key=len)  # the smallest set is usually the rarest: fail fast
-        self.gates.append((tuple(words), tuple(ents)))
+                bit = 1 << self._n_bits
+                self._n_bits += 1
+                for word in choices:
+                    key = nlp.vocab.strings.add(word)
+                    self._gate_bits[key] = self._gate_bits.get(key, 0) | bit
+                mask |= bit
+        self._gates.append((mask, tuple(ents)))
 
-    def _needs_matcher(self, doc: Doc) -> bool:
-        lowers = set(doc.to_array(LOWER).tolist())
-        labels = {e.label_ for e in doc.ents} if doc.ents else set()
-        return any(all(not w.isdisjoint(lowers) for w in words) and all(e in labels for e in ents)
-                   for words, ents in self.gates)
+    def _needs_matcher(self, lowers: list[int], labels: set[str]) -> bool:
+        """Whether some gate is open: all its word sets and entity types occur in the post."""
+        bits = 0
+        table = self._gate_bits
+        for key in table.keys() & lowers:
+            bits |= table[key]
+        for mask, ents in self._gates:
+            if bits & mask == mask and (not ents or labels.issuperset(ents)):
+                return True
+        return False
 
     def __call__(self, doc: Doc) -> Doc:
+        doc._.cues = self.find(doc, doc.ents)
+        return doc
+
+    def find(self, doc: Doc, ents: tuple[Span, ...]) -> dict[str, list[str]]:
+        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}; `ents` is `doc.ents`,
+        passed in by the classifier's batch path, which knows when there are none."""
         cues: dict[str, list[str]] = defaultdict(list)
-        found = list(self.phrases(doc)) + (list(self.patterns(doc)) if self._needs_matcher(doc) else [])
-        matches = [(doc.vocab.strings[m], s, e) for m, s, e in found]
+        found = list(self.phrases(doc))
+        labels = {e.label_ for e in ents}
+        if self._needs_matcher(doc.to_array(LOWER).tolist(), labels):
+            found += self.patterns(doc)
+        strings = doc.vocab.strings
+        matches = [(strings[m], s, e) for m, s, e in found]
         vetoes = [(label[7:], s, e) for label, s, e in matches if label.startswith("unless:")]
         for label, start, end in matches:
             if label.startswith("unless:"):
@@ -170,10 +202,9 @@ class CueMatcher:
                     f == label[5:] and s < end and start < e for f, s, e in vetoes)):
                 continue
             cues[label].append(doc[start:end].text.lower())
-        if doc.ents and any(e.label_ == "COMPETITOR" for e in doc.ents):
-            cues["flag:competitor_mention"] = [e.text for e in doc.ents if e.label_ == "COMPETITOR"]
-        doc._.cues = {k: _unique(v) for k, v in cues.items()}
-        return doc
+        if "COMPETITOR" in labels:
+            cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
+        return {k: _unique(v) for k, v in cues.items()}
 
 
 def _unique(words: list[str]) -> list[str]:

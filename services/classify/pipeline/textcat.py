@@ -18,7 +18,7 @@ The dense block adds to the scores but not to explanations, which stay in the po
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ HEADS: dict[str, tuple[str, ...]] = {
     "department": ("billing", "product", "pr", "support"),
 }
 EXPLAIN_TOP = 3
+
+#: What `TextClassifier.read` returns per Doc: probabilities, explanation, polar words, vector rows.
+Reading = tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, list[str]], list[int] | None]
 
 if not Doc.has_extension("textcat"):
     Doc.set_extension("textcat", default=None)
@@ -171,12 +174,29 @@ class TextClassifier:
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
         for batch in minibatch(docs, size=batch_size):
-            encoded = [self.model.encode(self.featurize(doc)) for doc in batch]
-            dense = self.embeddings.mean([doc._.embedding_rows for doc in batch]) if self.embeddings else None
-            for doc, (probs, top) in zip(batch, self.model.predict(encoded, self.explain, dense), strict=True):
+            readings = self.read(batch, [doc._.cues for doc in batch], [doc._.entities for doc in batch])
+            for doc, (probs, explanation, polar, rows) in zip(batch, readings, strict=True):
                 doc._.textcat = probs
-                doc._.textcat_cues = {key: _words(names, doc._.polar_words, doc._.cues) for key, names in top.items()}
+                doc._.textcat_cues = explanation
+                doc._.polar_words = polar
+                if rows is not None:
+                    doc._.embedding_rows = rows
                 yield doc
+
+    def read(self, docs: Sequence[Doc], cues: Sequence[dict[str, list[str]] | None],
+             entities: Sequence[list[dict[str, str]] | None]) -> list[Reading]:
+        """One batch of Docs whose rule `cues` and `entities` are given → per Doc: probabilities
+        {head: {label: p}}, explanation {"head:label": [words]}, polar words and vector rows.
+        `pipe` keeps these in `doc._`; the classifier's batch path uses them as they are.
+        The batch is one matrix product, so results are the same for the same batching."""
+        featurized = [self.featurize.features(doc, c, e) for doc, c, e in zip(docs, cues, entities, strict=True)]
+        encoded = [self.model.encode(feats) for feats, _, _ in featurized]
+        dense = self.embeddings.mean([rows for _, _, rows in featurized]) if self.embeddings else None
+        out: list[Reading] = []
+        for (_, polar, rows), rules, (probs, top) in zip(featurized, cues, self.model.predict(encoded, self.explain, dense),
+                                                          strict=True):
+            out.append((probs, {key: _words(names, polar, rules) for key, names in top.items()}, polar, rows))
+        return out
 
 
 def _words(names: list[str], polar: dict[str, list[str]] | None, rules: dict[str, list[str]] | None) -> list[str]:
