@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -35,6 +36,7 @@ THREATS = frozenset({"escalation_threat", "churn_threat", "legal_threat"})
 SERIOUS = frozenset({"escalation_threat", "legal_threat", "safety_issue"})
 POSITIVE_CONTEXT = 0.6  # P(positive) above which a threat phrase is read as praise ("I'll tell everyone!")
 UNREAD_LANGUAGE_POINTS = 15
+_ORTH_LOWER = [ORTH, LOWER]
 
 
 def build_pipeline(with_textcat: bool = True, model_dir: str | Path | None = None,
@@ -222,10 +224,13 @@ class Classifier:
         for start in range(0, len(texts), self.batch_size):
             batch = texts[start:start + self.batch_size]
             docs = [make_doc(text) for text in batch]
+            # ORTH and LOWER ids of every token, read once: [[orths...], [lowers...]] per Doc
+            attrs = [doc.to_array(_ORTH_LOWER).T.tolist() for doc in docs]
             found = [self._entities.find(doc, text) for doc, text in zip(docs, batch, strict=True)]
             entities = [e for e, _ in found]
-            cues = [self._cues.find(doc, ents) for doc, (_, ents) in zip(docs, found, strict=True)]
-            readings = self._textcat.read(docs, cues, entities)
+            cues = [self._cues.find(doc, ents, lowers)
+                    for doc, (_, ents), (_, lowers) in zip(docs, found, attrs, strict=True)]
+            readings = self._textcat.read(docs, cues, entities, [orths for orths, _ in attrs])
             for (probs, explanation, _, _), rule_cues, ents in zip(readings, cues, entities, strict=True):
                 out.append(Analysis(probs, explanation, rule_cues, ents))
         return out

@@ -184,13 +184,16 @@ class CueMatcher:
         doc._.cues = self.find(doc, doc.ents)
         return doc
 
-    def find(self, doc: Doc, ents: tuple[Span, ...]) -> dict[str, list[str]]:
-        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}; `ents` is `doc.ents`,
-        passed in by the classifier's batch path, which knows when there are none."""
+    def find(self, doc: Doc, ents: tuple[Span, ...], lowers: list[int] | None = None) -> dict[str, list[str]]:
+        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}. `ents` is `doc.ents` and
+        `lowers` the Doc's LOWER ids: the classifier's batch path passes both, as it knows when
+        there are no entities and reads the token attributes once for every component."""
         cues: dict[str, list[str]] = defaultdict(list)
         found = list(self.phrases(doc))
         labels = {e.label_ for e in ents}
-        if self._needs_matcher(doc.to_array(LOWER).tolist(), labels):
+        if lowers is None:
+            lowers = doc.to_array(LOWER).tolist()
+        if self._needs_matcher(lowers, labels):
             found += self.patterns(doc)
         strings = doc.vocab.strings
         matches = [(strings[m], s, e) for m, s, e in found]
