@@ -92,16 +92,19 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
     departments = tuple(config.departments)
     probs = analysis.probs
     rule_cues = analysis.cues
-    cues: dict[str, list[str]] = {k: list(v) for k, v in rule_cues.items()}
+    # Word lists are shared with `analysis` and never changed in place: a merge makes a new
+    # list. Only their truth value and the final `sorted(set(...))` are read, so a merge can
+    # concatenate; sorting and de-duplicating happen once, at the end.
+    cues: dict[str, list[str]] = dict(rule_cues)
     for key, words in analysis.explanation.items():
-        cues[key] = sorted(set(cues.get(key, [])) | set(words))
+        cues[key] = cues[key] + words if key in cues else words
 
     sent = probs["sentiment"]
     label = max(sent, key=sent.__getitem__)
     sentiment = {"label": label, "score": round(sent[label], 3)}
     if label == "positive" and cues.get("sarcasm"):
         sentiment = {"label": "negative", "score": round(sent["positive"], 3)}
-        cues["sentiment:negative"] = sorted(set(cues.get("sentiment:negative", [])) | {"sarcasm"})
+        cues["sentiment:negative"] = [*cues.get("sentiment:negative", ()), "sarcasm"]
 
     flags = flags_of(cues)
     if sentiment["label"] == "positive" and sentiment["score"] >= POSITIVE_CONTEXT:
@@ -117,7 +120,7 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         intent = "complaint"
 
     scores = _department_scores(probs["department"], rule_cues, departments)
-    department = max(departments, key=lambda d: scores[d])  # ties: configuration order
+    department = max(departments, key=scores.__getitem__)  # ties: configuration order
     routed = _routed_department(flags, config)
     if routed is not None:
         department, reason = routed
@@ -134,7 +137,7 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         "department_scores": scores,
         "entities": analysis.entities,
         "priority": result_priority,
-        "cues": {k: sorted(set(v)) for k, v in sorted(cues.items()) if v},
+        "cues": {k: sorted(set(cues[k])) for k in sorted(cues) if cues[k]},
         "model_version": version,
         "language": language or "en",
     }
@@ -153,7 +156,7 @@ def _routed_department(flags: list[str], config: ClassifyConfig) -> tuple[str, s
 def _department_scores(model: dict[str, float], cues: dict[str, list[str]], departments: tuple[str, ...]) -> dict[str, float]:
     """Model probabilities; departments the model does not know (added in configuration) share
     half the mass by their cue counts, so a new department routes before any retraining."""
-    if all(d in model for d in departments):
+    if all(map(model.__contains__, departments)):
         return {d: round(model[d], 3) for d in departments}
     hits = {d: len(cues.get(f"department:{d}", [])) for d in departments}
     total = sum(hits.values())

@@ -235,4 +235,4 @@ def negated(doc: Doc, start: int, window: int = 4) -> bool:
 
 def flags_of(cues: dict[str, Any]) -> list[str]:
     """The flag names present in a cue dict, sorted."""
-    return sorted(k.split(":", 1)[1] for k in cues if k.startswith("flag:"))
+    return sorted([k[5:] for k in cues if k.startswith("flag:")])
