@@ -18,15 +18,17 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from services.classify.pipeline import rules, textcat  # noqa: F401  (registers the factories)
 from services.classify.pipeline.config import ClassifyConfig, config_path, load_config
 from services.classify.pipeline.priority import bucket, priority
-from services.classify.pipeline.rules import flags_of
+from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
+from services.classify.pipeline.textcat import TextClassifier
 from services.classify.pipeline.tokenizer import make_nlp
 from services.common.language import detect_language
 
@@ -34,6 +36,7 @@ THREATS = frozenset({"escalation_threat", "churn_threat", "legal_threat"})
 SERIOUS = frozenset({"escalation_threat", "legal_threat", "safety_issue"})
 POSITIVE_CONTEXT = 0.6  # P(positive) above which a threat phrase is read as praise ("I'll tell everyone!")
 UNREAD_LANGUAGE_POINTS = 15
+_ORTH_LOWER = [ORTH, LOWER]
 
 
 def build_pipeline(with_textcat: bool = True, model_dir: str | Path | None = None,
@@ -68,22 +71,40 @@ def _language(mention: dict[str, Any]) -> str | None:
     return lang.lower().replace("_", "-").split("-")[0] if isinstance(lang, str) and lang else None
 
 
-def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: str,
+class Analysis(NamedTuple):
+    """What the pipeline found in one English post: everything `decide` reads. Plain Python,
+    so the batch path neither writes nor reads spaCy `doc._` extensions per post."""
+
+    probs: dict[str, dict[str, float]]  # {head: {label: probability}}
+    explanation: dict[str, list[str]]  # the model's words per decision, {"sentiment:negative": [...]}
+    cues: dict[str, list[str]]  # the rules' words per cue, {"flag:legal_threat": ["lawyer"]}
+    entities: list[dict[str, str]]
+
+
+def analysis_of(doc: Doc) -> Analysis:
+    """The Analysis of a Doc that went through the whole pipeline (`nlp(text)`, `nlp.pipe`)."""
+    return Analysis(doc._.textcat, doc._.textcat_cues or {}, doc._.cues or {}, doc._.entities or [])
+
+
+def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, version: str,
            language: str | None = None) -> dict[str, Any]:
-    """Rule cues + model probabilities of one English Doc → the v1 Classification."""
+    """Rule cues + model probabilities of one English post → the v1 Classification."""
     departments = tuple(config.departments)
-    probs = doc._.textcat
-    rule_cues: dict[str, list[str]] = doc._.cues or {}
-    cues: dict[str, list[str]] = {k: list(v) for k, v in rule_cues.items()}
-    for key, words in (doc._.textcat_cues or {}).items():
-        cues[key] = sorted(set(cues.get(key, [])) | set(words))
+    probs = analysis.probs
+    rule_cues = analysis.cues
+    # Word lists are shared with `analysis` and never changed in place: a merge makes a new
+    # list. Only their truth value and the final `sorted(set(...))` are read, so a merge can
+    # concatenate; sorting and de-duplicating happen once, at the end.
+    cues: dict[str, list[str]] = dict(rule_cues)
+    for key, words in analysis.explanation.items():
+        cues[key] = cues[key] + words if key in cues else words
 
     sent = probs["sentiment"]
     label = max(sent, key=sent.__getitem__)
     sentiment = {"label": label, "score": round(sent[label], 3)}
     if label == "positive" and cues.get("sarcasm"):
         sentiment = {"label": "negative", "score": round(sent["positive"], 3)}
-        cues["sentiment:negative"] = sorted(set(cues.get("sentiment:negative", [])) | {"sarcasm"})
+        cues["sentiment:negative"] = [*cues.get("sentiment:negative", ()), "sarcasm"]
 
     flags = flags_of(cues)
     if sentiment["label"] == "positive" and sentiment["score"] >= POSITIVE_CONTEXT:
@@ -99,7 +120,7 @@ def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: s
         intent = "complaint"
 
     scores = _department_scores(probs["department"], rule_cues, departments)
-    department = max(departments, key=lambda d: scores[d])  # ties: configuration order
+    department = max(departments, key=scores.__getitem__)  # ties: configuration order
     routed = _routed_department(flags, config)
     if routed is not None:
         department, reason = routed
@@ -114,9 +135,9 @@ def decide(doc: Doc, mention: dict[str, Any], config: ClassifyConfig, version: s
         "flags": flags,
         "department": department,
         "department_scores": scores,
-        "entities": doc._.entities or [],
+        "entities": analysis.entities,
         "priority": result_priority,
-        "cues": {k: sorted(set(v)) for k, v in sorted(cues.items()) if v},
+        "cues": {k: sorted(set(cues[k])) for k in sorted(cues) if cues[k]},
         "model_version": version,
         "language": language or "en",
     }
@@ -135,7 +156,7 @@ def _routed_department(flags: list[str], config: ClassifyConfig) -> tuple[str, s
 def _department_scores(model: dict[str, float], cues: dict[str, list[str]], departments: tuple[str, ...]) -> dict[str, float]:
     """Model probabilities; departments the model does not know (added in configuration) share
     half the mass by their cue counts, so a new department routes before any retraining."""
-    if all(d in model for d in departments):
+    if all(map(model.__contains__, departments)):
         return {d: round(model[d], 3) for d in departments}
     hits = {d: len(cues.get(f"department:{d}", [])) for d in departments}
     total = sum(hits.values())
@@ -165,7 +186,7 @@ def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...
 
 
 class Classifier:
-    """Batch classifier used by the service and the CLI: one `nlp.pipe` per batch.
+    """Batch classifier used by the service and the CLI: one batched pass per batch.
 
     The pipeline is built once per process (per model directory and configuration) and
     shared by every instance, so tests and CLI commands do not reload the model.
@@ -178,6 +199,9 @@ class Classifier:
         self.config = load_config(config)
         self.departments = tuple(self.config.departments)
         self.model_version = model_version(self.nlp, config)
+        self._entities: EntityMatcher = self.nlp.get_pipe("heatdesk_entities")
+        self._cues: CueMatcher = self.nlp.get_pipe("heatdesk_cues")
+        self._textcat: TextClassifier = self.nlp.get_pipe("heatdesk_textcat")
 
     def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results: list[dict[str, Any] | None] = [None] * len(mentions)
@@ -188,7 +212,28 @@ class Classifier:
                 results[i] = fallback(m, lang, self.departments, self.model_version)
             else:
                 english.append(i)
-        docs = self.nlp.pipe((mentions[i].get("text") or "" for i in english), batch_size=self.batch_size)
-        for i, doc in zip(english, docs, strict=True):
-            results[i] = decide(doc, mentions[i], self.config, self.model_version, languages[i])
+        analyses = self.analyse([mentions[i].get("text") or "" for i in english])
+        for i, analysis in zip(english, analyses, strict=True):
+            results[i] = decide(analysis, mentions[i], self.config, self.model_version, languages[i])
         return [r for r in results if r is not None]
+
+    def analyse(self, texts: list[str]) -> list[Analysis]:
+        """What `nlp.pipe(texts, batch_size=self.batch_size)` finds, without its per-post costs:
+        the components are called directly on each batch and hand their results on in plain
+        Python (no `doc._` extensions, no `Doc.text` rebuilt from Token objects). Batches are
+        the ones `nlp.pipe` would make, so the model's batched arithmetic is the same."""
+        make_doc = self.nlp.make_doc
+        out: list[Analysis] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start:start + self.batch_size]
+            docs = [make_doc(text) for text in batch]
+            # ORTH and LOWER ids of every token, read once: [[orths...], [lowers...]] per Doc
+            attrs = [doc.to_array(_ORTH_LOWER).T.tolist() for doc in docs]
+            found = [self._entities.find(doc, text) for doc, text in zip(docs, batch, strict=True)]
+            entities = [e for e, _ in found]
+            cues = [self._cues.find(doc, ents, lowers)
+                    for doc, (_, ents), (_, lowers) in zip(docs, found, attrs, strict=True)]
+            readings = self._textcat.read(docs, cues, entities, [orths for orths, _ in attrs])
+            for (probs, explanation, _, _), rule_cues, ents in zip(readings, cues, entities, strict=True):
+                out.append(Analysis(probs, explanation, rule_cues, ents))
+        return out

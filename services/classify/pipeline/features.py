@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from functools import lru_cache
+from operator import itemgetter
 
 from spacy.attrs import ORTH
 from spacy.tokens import Doc
@@ -52,6 +53,7 @@ if not Doc.has_extension("embedding_rows"):
     Doc.set_extension("embedding_rows", default=None)
 
 _Lexeme = tuple[str, bool, bool, float, bool, bool, bool, bool, str, str, bool, bool, int]
+_FORM, _IS_SPACE, _HAS_LOWER, _HAS_QUESTION_MARK = itemgetter(0), itemgetter(7), itemgetter(10), itemgetter(11)
 
 
 def emoji_valence(text: str) -> float:
@@ -84,14 +86,34 @@ class Featurizer:
         return entry
 
     def __call__(self, doc: Doc) -> dict[str, float]:
-        """Feature name → value for one Doc (after the rule components ran)."""
+        """Feature name → value for one Doc (after the rule components ran); the post's polar
+        words go to `doc._.polar_words` and, with embeddings, its vector rows to
+        `doc._.embedding_rows`."""
+        feats, polar, rows = self.features(doc, doc._.cues, doc._.entities)
+        doc._.polar_words = polar
+        if rows is not None:
+            doc._.embedding_rows = rows
+        return feats
+
+    def features(self, doc: Doc, cues: Mapping[str, list[str]] | None, entities: list[dict[str, str]] | None,
+                 orths: list[int] | None = None) -> tuple[dict[str, float], dict[str, list[str]], list[int] | None]:
+        """Feature name → value, polar words ({"positive": […], "negative": […]}) and word-vector
+        rows (None without embeddings) of one Doc whose rule `cues` and `entities` are given.
+        The classifier's batch path calls this with the rule results in plain Python, so no
+        `doc._` extension (an `Underscore` object per access) is read or written per post,
+        and passes the Doc's ORTH ids (`orths`), which it reads once for every component."""
         feats: dict[str, float] = {"bias": 1.0}
-        cache = self._cache
-        lexemes = [cache.get(o) or self._lexeme(o, doc) for o in doc.to_array(ORTH).tolist()] if len(doc) else []
-        lexemes = [lx for lx in lexemes if not lx[7]]
-        forms = [lx[0] for lx in lexemes]
+        if orths is None:
+            orths = doc.to_array(ORTH).tolist() if len(doc) else []
+        # `map`, `all` and `any` over item getters: C loops instead of per-token Python steps
+        lexemes: list[_Lexeme] = list(map(self._cache.get, orths))
+        if not all(lexemes):
+            lexemes = [lx or self._cache.get(o) or self._lexeme(o, doc) for o, lx in zip(orths, lexemes, strict=True)]
+        if any(map(_IS_SPACE, lexemes)):
+            lexemes = [lx for lx in lexemes if not lx[7]]
+        forms = list(map(_FORM, lexemes))
         # Shouting is capitals against lower case: a post in capitals throughout has no emphasis.
-        all_caps = not any(lx[10] for lx in lexemes)
+        all_caps = not any(map(_HAS_LOWER, lexemes))
         scope = 0  # tokens left in the current negation scope
         but_at = -1
         valences: list[tuple[int, float]] = []
@@ -142,20 +164,18 @@ class Featurizer:
         _lexicon_features(feats, valences, but_at, n_excl)
         if caps:
             feats["caps"] = min(caps, 3) / 3
-        if any(lx[11] for lx in lexemes):
+        if any(map(_HAS_QUESTION_MARK, lexemes)):
             feats["question_mark"] = 1.0
         first = next((f for f in forms if f != "<user>"), "")
         if first in _QUESTION_OPENERS:
             feats["opener:" + first] = 1.0
         feats["length"] = min(len(forms), 60) / 60
-        for label, words in (doc._.cues or {}).items():
+        for label, words in (cues or {}).items():
             feats["rule:" + label] = math.log1p(len(words))
-        for ent in doc._.entities or ():
+        for ent in entities or ():
             feats["ent:" + ent["label"]] = 1.0
-        doc._.polar_words = {"positive": positive, "negative": negative}
-        if self.embeddings is not None:
-            doc._.embedding_rows = [lx[12] for lx in lexemes if lx[12] >= 0]
-        return feats
+        rows = [lx[12] for lx in lexemes if lx[12] >= 0] if self.embeddings is not None else None
+        return feats, {"positive": positive, "negative": negative}, rows
 
 
 def extract(doc: Doc, lexicon: Mapping[str, float]) -> dict[str, float]:

@@ -40,6 +40,27 @@ _DIGIT = re.compile(r"\d")
 _MAYBE_ENTITY = re.compile(r"[$£€]|\b(?:usd|eur|gbp|dollars?|euros?|pounds|quid|bucks|p|order|booking|ticket|case|reservation|"
                            r"confirmation|invoice|reference|ref)\b|\b[A-Z]{2,4}-?\d{3}", re.IGNORECASE)
 _ORDER_WORDS = ["order", "booking", "ticket", "case", "reservation", "confirmation", "invoice", "reference", "ref"]
+# `_may_have_entity` on ASCII text: the words of `_MAYBE_ENTITY`, whole words of [A-Za-z0-9_]
+_GATE_WORDS = frozenset(_MONEY_WORDS + _ORDER_WORDS)
+_WORD_RUN = re.compile(r"\w+")
+_THREE_DIGITS = re.compile(r"[0-9]{3}")
+_ASCII_CODE = re.compile(r"\b[A-Za-z]{2,4}-?[0-9]{3}")
+
+
+def _may_have_entity(text: str) -> bool:
+    """`_DIGIT.search(text) and _MAYBE_ENTITY.search(text)`, the gate of the money/order Matcher,
+    as a truth value. The regex with IGNORECASE tries every alternative at every position
+    (~10 µs a post with a digit); for ASCII text (nearly all posts) the same test is a currency
+    sign, a set look-up of the lower-cased words, and the code pattern only where three digits
+    follow each other. In ASCII text, IGNORECASE is lower-casing, word characters are
+    [A-Za-z0-9_] and digits [0-9]; other text keeps the regex."""
+    if not _DIGIT.search(text):
+        return False
+    if not text.isascii():
+        return _MAYBE_ENTITY.search(text) is not None
+    if "$" in text or not _GATE_WORDS.isdisjoint(_WORD_RUN.findall(text.lower())):
+        return True
+    return _THREE_DIGITS.search(text) is not None and _ASCII_CODE.search(text) is not None
 
 
 @Language.factory("heatdesk_entities", default_config={"config_path": None})
@@ -75,18 +96,27 @@ class EntityMatcher:
         ])
 
     def __call__(self, doc: Doc) -> Doc:
+        doc._.entities = self.find(doc, doc.text)[0]
+        return doc
+
+    def find(self, doc: Doc, text: str) -> tuple[list[dict[str, str]], tuple[Span, ...]]:
+        """The entities of `doc` (whose text is `text`) and the named ones as spans, which are
+        also set as `doc.ents` (() when there are none). The classifier's batch path calls this
+        directly: it has the text already (`Doc.text` rebuilds it from one Token object per
+        token) and keeps the result in plain Python instead of a `doc._` extension."""
         spans = [Span(doc, s, e, label=m) for m, s, e in self.names(doc)]
         entities: list[dict[str, str]] = []
+        ents: tuple[Span, ...] = ()
         if spans:
             doc.ents = filter_spans(spans)  # longest wins: "Hooli Buds" over "Hooli"
-        if spans:
-            entities = [{"label": e.label_.lower(), "text": e.text, "value": e.text} for e in doc.ents]
-        seen_money: set[int] = set()
+            ents = doc.ents
+            entities = [{"label": e.label_.lower(), "text": e.text, "value": e.text} for e in ents]
         # Money and order numbers need a digit next to a currency or an order word: most posts
         # have neither, and skip the Matcher (the slowest part of this component).
-        text = doc.text
-        matches = self.patterns(doc) if _DIGIT.search(text) and _MAYBE_ENTITY.search(text) else []
-        for match_id, start, end in sorted(matches, key=lambda m: (m[1], -m[2])):
+        if not _may_have_entity(text):
+            return (_dedupe(entities) if entities else entities), ents
+        seen_money: set[int] = set()
+        for match_id, start, end in sorted(self.patterns(doc), key=lambda m: (m[1], -m[2])):
             label = doc.vocab.strings[match_id]
             span = doc[start:end]
             if label == "MONEY":
@@ -97,8 +127,7 @@ class EntityMatcher:
             else:
                 value = span[-1].text.lstrip("#")
             entities.append({"label": label.lower(), "text": span.text, "value": value})
-        doc._.entities = _dedupe(entities)
-        return doc
+        return _dedupe(entities), ents
 
 
 def _dedupe(entities: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -120,7 +149,12 @@ class CueMatcher:
         groups: dict[str, tuple[str, ...]] = {"spam": config.spam}
         groups.update({f"department:{d}": cues for d, cues in config.departments.items()})
         groups["sarcasm"] = config.sarcasm + config.sarcasm_emoji
-        self.gates: list[tuple[tuple[frozenset[int], ...], tuple[str, ...]]] = []
+        # Gates as bit masks: bit k stands for one required word set of one pattern, and
+        # `_gate_bits` maps a word (LOWER id) to the bits of every set it is in. A post's bits
+        # are then one dictionary look-up per distinct word, not a set test per gate and word set.
+        self._gate_bits: dict[int, int] = {}
+        self._n_bits = 0
+        self._gates: list[tuple[int, tuple[str, ...]]] = []
         for flag, rule in config.flags.items():
             groups[f"flag:{flag}"] = rule.phrases
             if rule.patterns:
@@ -137,7 +171,7 @@ class CueMatcher:
         """The Matcher is the slow part of the pipeline (~100 µs a post), so it runs only on
         posts that could match: for some pattern, every required token's word list (or
         entity type) is present in the post. Tokens matched by shape or regex are not checked."""
-        words: list[frozenset[int]] = []
+        mask = 0
         ents: list[str] = []
         for spec in pattern:
             if not spec or spec.get("OP") in ("?", "*"):
@@ -148,20 +182,42 @@ class CueMatcher:
             lower = spec.get("LOWER")
             choices = [lower] if isinstance(lower, str) else (lower or {}).get("IN")
             if choices:
-                words.append(frozenset(nlp.vocab.strings.add(w) for w in choices))
-        words.sort(key=len)  # the smallest set is usually the rarest: fail fast
-        self.gates.append((tuple(words), tuple(ents)))
+                bit = 1 << self._n_bits
+                self._n_bits += 1
+                for word in choices:
+                    key = nlp.vocab.strings.add(word)
+                    self._gate_bits[key] = self._gate_bits.get(key, 0) | bit
+                mask |= bit
+        self._gates.append((mask, tuple(ents)))
 
-    def _needs_matcher(self, doc: Doc) -> bool:
-        lowers = set(doc.to_array(LOWER).tolist())
-        labels = {e.label_ for e in doc.ents} if doc.ents else set()
-        return any(all(not w.isdisjoint(lowers) for w in words) and all(e in labels for e in ents)
-                   for words, ents in self.gates)
+    def _needs_matcher(self, lowers: list[int], labels: set[str]) -> bool:
+        """Whether some gate is open: all its word sets and entity types occur in the post."""
+        bits = 0
+        table = self._gate_bits
+        for key in table.keys() & lowers:
+            bits |= table[key]
+        for mask, ents in self._gates:
+            if bits & mask == mask and (not ents or labels.issuperset(ents)):
+                return True
+        return False
 
     def __call__(self, doc: Doc) -> Doc:
+        doc._.cues = self.find(doc, doc.ents)
+        return doc
+
+    def find(self, doc: Doc, ents: tuple[Span, ...], lowers: list[int] | None = None) -> dict[str, list[str]]:
+        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}. `ents` is `doc.ents` and
+        `lowers` the Doc's LOWER ids: the classifier's batch path passes both, as it knows when
+        there are no entities and reads the token attributes once for every component."""
         cues: dict[str, list[str]] = defaultdict(list)
-        found = list(self.phrases(doc)) + (list(self.patterns(doc)) if self._needs_matcher(doc) else [])
-        matches = [(doc.vocab.strings[m], s, e) for m, s, e in found]
+        found = list(self.phrases(doc))
+        labels = {e.label_ for e in ents}
+        if lowers is None:
+            lowers = doc.to_array(LOWER).tolist()
+        if self._needs_matcher(lowers, labels):
+            found += self.patterns(doc)
+        strings = doc.vocab.strings
+        matches = [(strings[m], s, e) for m, s, e in found]
         vetoes = [(label[7:], s, e) for label, s, e in matches if label.startswith("unless:")]
         for label, start, end in matches:
             if label.startswith("unless:"):
@@ -170,10 +226,9 @@ class CueMatcher:
                     f == label[5:] and s < end and start < e for f, s, e in vetoes)):
                 continue
             cues[label].append(doc[start:end].text.lower())
-        if doc.ents and any(e.label_ == "COMPETITOR" for e in doc.ents):
-            cues["flag:competitor_mention"] = [e.text for e in doc.ents if e.label_ == "COMPETITOR"]
-        doc._.cues = {k: _unique(v) for k, v in cues.items()}
-        return doc
+        if "COMPETITOR" in labels:
+            cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
+        return {k: _unique(v) for k, v in cues.items()}
 
 
 def _unique(words: list[str]) -> list[str]:
@@ -201,4 +256,4 @@ def negated(doc: Doc, start: int, window: int = 4) -> bool:
 
 def flags_of(cues: dict[str, Any]) -> list[str]:
     """The flag names present in a cue dict, sorted."""
-    return sorted(k.split(":", 1)[1] for k in cues if k.startswith("flag:"))
+    return sorted([k[5:] for k in cues if k.startswith("flag:")])

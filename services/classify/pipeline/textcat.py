@@ -18,9 +18,12 @@ The dense block adds to the scores but not to explanations, which stay in the po
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, repeat
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 from spacy.language import Language
@@ -28,7 +31,7 @@ from spacy.tokens import Doc
 from spacy.util import minibatch
 
 from services.classify.pipeline.embeddings import Embeddings
-from services.classify.pipeline.features import Featurizer, cue_words
+from services.classify.pipeline.features import POLAR_FEATURES, Featurizer, cue_words
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TEXTCAT_DIR = MODELS_DIR / "textcat"
@@ -41,10 +44,22 @@ HEADS: dict[str, tuple[str, ...]] = {
 }
 EXPLAIN_TOP = 3
 
+#: What `TextClassifier.read` returns per Doc: probabilities, explanation, polar words, vector rows.
+Reading = tuple[dict[str, dict[str, float]], dict[str, list[str]], dict[str, list[str]], list[int] | None]
+
 if not Doc.has_extension("textcat"):
     Doc.set_extension("textcat", default=None)
 if not Doc.has_extension("textcat_cues"):
     Doc.set_extension("textcat_cues", default=None)
+
+
+class Batch(NamedTuple):
+    """Encoded features of a batch of documents, flat: document i owns the next `lengths[i]`
+    entries of `idx` (rows of W) and `val` (feature values), in its features' order."""
+
+    lengths: np.ndarray  # int64, one per document
+    idx: np.ndarray  # int64
+    val: np.ndarray  # float32
 
 
 def load_lexicon(path: Path = LEXICON_PATH) -> dict[str, float]:
@@ -95,6 +110,22 @@ class LinearModel:
                 val.append(value)
         return idx, val
 
+    def encode_batch(self, batch: Sequence[dict[str, float]]) -> Batch:
+        """`encode` of every document at once, as the flat arrays `predict_batch` takes.
+
+        Why not `encode` per document: at ~45 features a post the Python loop is the cost. Here
+        every loop is C: `map` for the look-ups (-1 for features the model does not know),
+        `array.array` for the conversion to machine numbers (numpy's conversion of a list
+        inspects every element first), numpy to drop the unknown ones. Each document's
+        features keep their order, so its sums are added in the same order as `encode`'s."""
+        sizes = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+        ids = np.frombuffer(array("q", map(self.index.get, chain.from_iterable(batch), repeat(-1))), dtype=np.int64)
+        values = np.frombuffer(array("f", chain.from_iterable(feats.values() for feats in batch)), dtype=np.float32)
+        known = ids >= 0
+        ends = np.cumsum(sizes)
+        kept = np.concatenate(([0], np.cumsum(known)))
+        return Batch(kept[ends] - kept[ends - sizes], ids[known], values[known])
+
     def predict(self, encoded: list[tuple[list[int], list[float]]], explain: bool = True,
                 dense: np.ndarray | None = None) -> list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]]:
         """Per document: {head: {label: probability}} and {"head:label": [feature names]}, the
@@ -102,11 +133,20 @@ class LinearModel:
         `dense` (documents × D's rows) is required when the model has a dense block."""
         if not encoded:
             return []
-        lengths = np.fromiter((len(i) for i, _ in encoded), dtype=np.int64, count=len(encoded))
-        idx = np.fromiter((i for ids, _ in encoded for i in ids), dtype=np.int64, count=int(lengths.sum()))
-        val = np.fromiter((v for _, vals in encoded for v in vals), dtype=np.float32, count=int(lengths.sum()))
+        batch = Batch(np.array([len(i) for i, _ in encoded], dtype=np.int64),
+                      np.array(list(chain.from_iterable(i for i, _ in encoded)), dtype=np.int64),
+                      np.array(list(chain.from_iterable(v for _, v in encoded)), dtype=np.float32))
+        return self.predict_batch(batch, explain, dense)
+
+    def predict_batch(self, batch: Batch, explain: bool = True, dense: np.ndarray | None = None
+                      ) -> list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]]:
+        """`predict` of an `encode_batch` result."""
+        lengths, idx, val = batch
+        n_docs = len(lengths)
+        if not n_docs:
+            return []
         contrib = self.W[idx] * val[:, None]
-        scores = np.zeros((len(encoded), self.W.shape[1]), dtype=np.float32)
+        scores = np.zeros((n_docs, self.W.shape[1]), dtype=np.float32)
         nonempty = lengths > 0
         if idx.size:
             offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
@@ -116,40 +156,45 @@ class LinearModel:
             if dense is None:
                 raise ValueError("this model has a dense block: pass the documents' dense features")
             scores += dense @ self.D
-        n_docs = len(encoded)
-        doc_of = np.repeat(np.arange(n_docs), lengths)
-        rows = np.arange(idx.size)
-        per_head: list[tuple[str, tuple[str, ...], list[list[float]], np.ndarray, list[list[int]] | None]] = []
+        # Per head: each document's probabilities as {label: p}, and its explanation: the names
+        # of its strongest features for the chosen label, keyed "head:label". Built with C loops
+        # (`map`, numpy) over the batch; Python only visits the documents that have one.
+        by_head: list[list[dict[str, float]]] = []
+        explanations: list[dict[str, list[str]]] = [{} for _ in range(n_docs)]
+        explaining = explain and idx.size > 0
+        if explaining:
+            doc_of = np.repeat(np.arange(n_docs), lengths)
+            flat = contrib.ravel()  # contrib[r, c] is flat[r * columns + c]: a 1-D take is cheaper
+            row_start = np.arange(idx.size) * contrib.shape[1]
         for head, labels in self.heads.items():
             sl = self.slices[head]
             s = scores[:, sl]
             e = np.exp(s - s.max(axis=1, keepdims=True))
             p = e / e.sum(axis=1, keepdims=True)
+            by_head.append(list(map(dict, map(zip, repeat(labels), p.tolist()))))
+            if not explaining:
+                continue
+            # Margin of each feature for the chosen label over the runner-up, all posts at once;
+            # then one sort by (post, -margin) yields each post's strongest features first.
             order = np.argsort(-p, axis=1)
-            ranked = None
-            if explain and idx.size:
-                # Margin of each feature for the chosen label over the runner-up, all posts at once;
-                # then one sort by (post, -margin) yields each post's strongest features first.
-                best, runner = sl.start + order[:, 0], sl.start + order[:, 1]
-                margin = contrib[rows, best[doc_of]] - contrib[rows, runner[doc_of]]
-                keep = margin > 0.05
-                kept_docs, kept_margin, kept_idx = doc_of[keep], margin[keep], idx[keep]
-                ranking = np.lexsort((-kept_margin, kept_docs))
-                sorted_docs = kept_docs[ranking]
-                sorted_idx = kept_idx[ranking].tolist()
-                bounds = np.searchsorted(sorted_docs, np.arange(n_docs + 1)).tolist()
-                ranked = [sorted_idx[bounds[d]:min(bounds[d + 1], bounds[d] + EXPLAIN_TOP * 3)] for d in range(n_docs)]
-            per_head.append((head, labels, p.tolist(), order[:, 0], ranked))
-        out: list[tuple[dict[str, dict[str, float]], dict[str, list[str]]]] = []
-        for d in range(n_docs):
-            probs: dict[str, dict[str, float]] = {}
-            cues: dict[str, list[str]] = {}
-            for head, labels, p_list, top_label, ranked in per_head:
-                probs[head] = dict(zip(labels, p_list[d], strict=True))
-                if ranked is not None and ranked[d]:
-                    cues[f"{head}:{labels[top_label[d]]}"] = [self.vocab[i] for i in ranked[d]]
-            out.append((probs, cues))
-        return out
+            best, runner = sl.start + order[:, 0], sl.start + order[:, 1]
+            margin = flat[row_start + best[doc_of]] - flat[row_start + runner[doc_of]]
+            keep = margin > 0.05
+            kept_docs, kept_margin, kept_idx = doc_of[keep], margin[keep], idx[keep]
+            ranking = np.lexsort((-kept_margin, kept_docs))
+            ranked_docs = kept_docs[ranking]
+            # the first EXPLAIN_TOP * 3 of each post, still in post order
+            first = np.arange(ranked_docs.size) - np.searchsorted(ranked_docs, ranked_docs) < EXPLAIN_TOP * 3
+            top_docs = ranked_docs[first]
+            names = list(map(self.vocab.__getitem__, kept_idx[ranking][first].tolist()))
+            bounds = np.searchsorted(top_docs, np.arange(n_docs + 1)).tolist()
+            keys = [f"{head}:{label}" for label in labels]
+            chosen = order[:, 0].tolist()
+            for d in np.unique(top_docs).tolist():
+                explanations[d][keys[chosen[d]]] = names[bounds[d]:bounds[d + 1]]
+        heads = tuple(self.heads)
+        probs = list(map(dict, map(zip, repeat(heads), zip(*by_head, strict=True))))
+        return list(zip(probs, explanations, strict=True))
 
 
 @Language.factory("heatdesk_textcat", default_config={"model_dir": None, "explain": True})
@@ -165,25 +210,64 @@ class TextClassifier:
         self.embeddings = Embeddings.load(model_dir.parent / EMBEDDINGS_FILE) if self.model.D is not None else None
         self.featurize = Featurizer(load_lexicon(model_dir.parent / "lexicon.json"), self.embeddings)
         self.explain = explain
+        # The words of every feature whose words do not depend on the post (all but the lexicon
+        # and rule features): explaining a post is then one look-up per feature name.
+        self._fixed_words: dict[str, tuple[str, ...]] = {
+            name: tuple(cue_words(name)) for name in self.model.vocab if not _post_dependent(name)}
 
     def __call__(self, doc: Doc) -> Doc:
         return next(iter(self.pipe([doc])))
 
     def pipe(self, docs: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
         for batch in minibatch(docs, size=batch_size):
-            encoded = [self.model.encode(self.featurize(doc)) for doc in batch]
-            dense = self.embeddings.mean([doc._.embedding_rows for doc in batch]) if self.embeddings else None
-            for doc, (probs, top) in zip(batch, self.model.predict(encoded, self.explain, dense), strict=True):
+            readings = self.read(batch, [doc._.cues for doc in batch], [doc._.entities for doc in batch])
+            for doc, (probs, explanation, polar, rows) in zip(batch, readings, strict=True):
                 doc._.textcat = probs
-                doc._.textcat_cues = {key: _words(names, doc._.polar_words, doc._.cues) for key, names in top.items()}
+                doc._.textcat_cues = explanation
+                doc._.polar_words = polar
+                if rows is not None:
+                    doc._.embedding_rows = rows
                 yield doc
 
+    def read(self, docs: Sequence[Doc], cues: Sequence[dict[str, list[str]] | None],
+             entities: Sequence[list[dict[str, str]] | None], orths: Sequence[list[int]] | None = None
+             ) -> list[Reading]:
+        """One batch of Docs whose rule `cues` and `entities` (and optionally ORTH ids) are given
+        → per Doc: probabilities {head: {label: p}}, explanation {"head:label": [words]}, polar
+        words and vector rows. `pipe` keeps these in `doc._`; the classifier's batch path uses
+        them as they are. The batch is one matrix product: same batching, same results."""
+        featurize = self.featurize.features
+        if orths is None:
+            featurized = [featurize(doc, c, e) for doc, c, e in zip(docs, cues, entities, strict=True)]
+        else:
+            featurized = [featurize(doc, c, e, o) for doc, c, e, o in zip(docs, cues, entities, orths, strict=True)]
+        encoded = self.model.encode_batch([feats for feats, _, _ in featurized])
+        dense = self.embeddings.mean([rows for _, _, rows in featurized]) if self.embeddings else None
+        predicted = self.model.predict_batch(encoded, self.explain, dense)
+        fixed = self._fixed_words
+        out: list[Reading] = []
+        for (_, polar, rows), rules, (probs, top) in zip(featurized, cues, predicted, strict=True):
+            out.append((probs, {key: _words(names, polar, rules, fixed) for key, names in top.items()}, polar, rows))
+        return out
 
-def _words(names: list[str], polar: dict[str, list[str]] | None, rules: dict[str, list[str]] | None) -> list[str]:
-    """Up to EXPLAIN_TOP distinct cue words for a ranked list of feature names."""
+
+_NONE_FIXED: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
+def _post_dependent(name: str) -> bool:
+    """Whether `cue_words(name, polar, rules)` depends on the post (its polar words or rule cues)."""
+    return name in POLAR_FEATURES or name.startswith("rule:")
+
+
+def _words(names: list[str], polar: dict[str, list[str]] | None, rules: dict[str, list[str]] | None,
+           fixed: Mapping[str, tuple[str, ...]] = _NONE_FIXED) -> list[str]:
+    """Up to EXPLAIN_TOP distinct cue words for a ranked list of feature names; `fixed` holds
+    the words of post-independent features (`TextClassifier._fixed_words`), computed once."""
     words: list[str] = []
+    known = fixed.get
     for name in names:
-        for word in cue_words(name, polar, rules):
+        found = known(name)
+        for word in cue_words(name, polar, rules) if found is None else found:
             if word not in words:
                 words.append(word)
         if len(words) >= EXPLAIN_TOP:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.classify.pipeline.classifier import Classifier
+from services.classify.pipeline.classifier import Classifier, analysis_of
 
 BUCKETS = ("low", "normal", "high", "critical")
 
@@ -229,3 +229,14 @@ def test_empty_batch(classifier):
 def test_missing_author_is_tolerated(classifier):
     (c,) = classifier.classify([{"text": "The app is broken", "author": None}])
     assert c["priority"]["components"]["reach"] == 0
+
+
+def test_batch_path_reads_posts_as_the_spacy_pipeline_does(classifier):
+    """`Classifier.analyse` calls the components directly; it must find what `nlp.pipe` finds."""
+    texts = ["@acme you charged me twice this month, refund me or I'm telling everyone",
+             "my Acme Buds died, the Hooli Buds never did. @globex take note, order #A12345 £45",
+             "I'm not going to sue you, just fix it", "Great, another outage. Thanks for nothing 🙄",
+             "", "   ", "I'm cancelling my subscription and switching to Globex"] * 3
+    small = Classifier(batch_size=4)
+    for c in (classifier, small):
+        assert c.analyse(texts) == [analysis_of(doc) for doc in c.nlp.pipe(texts, batch_size=c.batch_size)]

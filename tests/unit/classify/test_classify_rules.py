@@ -126,3 +126,24 @@ def test_configuration_adds_a_department_and_a_competitor(tmp_path):
     found = nlp("my subject access request to Wonka")._.cues
     assert found["department:legal"] == ["subject access request"]
     assert found["flag:competitor_mention"] == ["Wonka"]
+
+
+@pytest.mark.parametrize("text", [
+    "charged $45 twice", "order 12345 never came", "Order#12 lost", "ticket no. 4411", "ref123 and 5 more",
+    "flight UA-123 delayed", "ab_123 9", "AB-1234", "x1 REF 1", "ten dollars and 5p", "5 P", "p5", "£12 please",
+    "€5 fee", "2 quid", "bucks 4", "pounds4", "1 caseload", "123", "no digits here order", "",
+    "café order 12", "ſ order 12", "CASE 1", "caſe 1", "ticKet 7", "Kelvin \u212a 100", "UA\u2011123 9",
+])
+def test_entity_gate_matches_its_regex(text):
+    """`_may_have_entity` is the regex gate (digit and `_MAYBE_ENTITY`) with an ASCII fast path."""
+    from services.classify.pipeline.rules import _DIGIT, _MAYBE_ENTITY, _may_have_entity
+    assert _may_have_entity(text) == bool(_DIGIT.search(text) and _MAYBE_ENTITY.search(text))
+
+
+def test_entity_gate_matches_its_regex_on_the_labelled_mentions():
+    from pathlib import Path
+
+    from services.classify.pipeline.rules import _DIGIT, _MAYBE_ENTITY, _may_have_entity
+    path = Path(__file__).resolve().parents[2] / "data" / "labelled_mentions.jsonl"
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert [_may_have_entity(t) for t in texts] == [bool(_DIGIT.search(t) and _MAYBE_ENTITY.search(t)) for t in texts]
