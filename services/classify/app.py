@@ -80,4 +80,4 @@ def main() -> int:
 
     settings = settings_loader.load(ClassifySettings)
     logconf.configure("classify", settings.log_level)
-    return run(ClassifyService(settings))
+    return run(ClassifyService(settings), gc_tuning=settings.gc_tuning)

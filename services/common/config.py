@@ -33,6 +33,8 @@ class ServiceSettings:
     database_url: str = setting("postgresql://postgres@127.0.0.1:5432/heatdesk", "PostgreSQL DSN")
     http_host: str = setting("0.0.0.0", "Address the HTTP server (API, /metrics, /healthz, /readyz) binds")
     log_level: str = setting("INFO", "Log level (DEBUG, INFO, WARNING, ERROR)")
+    gc_tuning: bool = setting(True, "Freeze the start-up heap and collect cycles every 20,000 allocations instead "
+                                    "of 700 (about 5 % less CPU per record; false: CPython's defaults)")
     kafka_client_id_prefix: str = setting("heatdesk", "Prefix of the Kafka client ids")
     kafka_security_protocol: str = setting("PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
     kafka_sasl_mechanism: str = setting("", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (with SASL_*)")

@@ -85,4 +85,4 @@ def main() -> int:
 
     settings = settings_loader.load(IngestSettings)
     logconf.configure("ingest", settings.log_level)
-    return run(IngestService(settings))
+    return run(IngestService(settings), gc_tuning=settings.gc_tuning)

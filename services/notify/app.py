@@ -213,5 +213,5 @@ def main() -> int:
 
     settings = settings_loader.load(NotifySettings)
     logconf.configure("notify", settings.log_level)
-    return run(NotifyService(settings))
+    return run(NotifyService(settings), gc_tuning=settings.gc_tuning)
 

@@ -187,4 +187,4 @@ def main() -> int:
 
     settings = settings_loader.load(RouteSettings)
     logconf.configure("route", settings.log_level)
-    return run(RouteService(settings))
+    return run(RouteService(settings), gc_tuning=settings.gc_tuning)
