@@ -66,11 +66,26 @@ def _phone(match: re.Match[str]) -> str:
     return "[phone]" if 8 <= digits <= 15 else match.group()
 
 
+def _may_hold_email(text: str) -> bool:
+    """Whether some `@` follows a character an address's local part can end with.
+
+    Every post that names an account has an `@`, and the address pattern then tries a match
+    at every word character (3 us a tweet); a handle (`@united`, after a space) is ruled out
+    by looking at one character.
+    """
+    at = text.find("@")
+    while at != -1:
+        if at > 0 and (text[at - 1].isalnum() or text[at - 1] in "_.+%-"):
+            return True
+        at = text.find("@", at + 1)
+    return False
+
+
 def mask(text: str, allow: Collection[str] = ()) -> str:
     """`text` with the kinds of personal data not in `allow` masked."""
     if not text:
         return text
-    if "email" not in allow and "@" in text:
+    if "email" not in allow and _may_hold_email(text):
         text = _EMAIL.sub("[email]", text)
     if len(_DIGIT.findall(text)) < _FEWEST_DIGITS:
         return text  # most posts: neither pattern can mask anything, and they cost 8 us a post
