@@ -11,7 +11,7 @@ one page again. At most one open episode per key is a unique index, so two repli
 cannot both page.
 
 Why PostgreSQL windows in notify's consumer, not faust windowed tables: (1) counts must be
-exact under redelivery - a hit is a row keyed by mention id, inserted once, whereas faust
+exact under redelivery - a mention is a row keyed by its id, inserted once, whereas faust
 table updates without `exactly_once` (which DESIGN.md rules out) double-count replays;
 (2) "once per episode" across replicas needs shared durable state anyway; (3) faust would
 need a repartition topic keyed by brand/product plus changelog topics and its own
@@ -107,23 +107,34 @@ def threshold(baseline_count: int, config: CrisisConfig) -> tuple[float, float]:
 
 
 async def record(conn: asyncpg.Connection, hits: Sequence[Hit]) -> dict[tuple[str, str], datetime]:
-    """Store hits once (by mention id); the newest new hit per key, for the keys that changed."""
+    """Store each mention once (by id, with the keys it counts under); the newest new hit per
+    key, for the keys that changed. A redelivered mention adds nothing."""
     if not hits:
         return {}
+    by_mention: dict[str, dict[tuple[str, str], Hit]] = {}
+    for h in hits:  # a batch may hold a mention twice (a redelivery): its keys once
+        by_mention.setdefault(h.mention_id.lower(), {}).setdefault((h.scope, h.key), h)
+    firsts = [next(iter(keyed.values())) for keyed in by_mention.values()]
     rows = await conn.fetch(
-        """INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, followers, score, excerpt, url)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[], $5::text[], $6::int[],
-                                $7::real[], $8::text[], $9::text[])
-           ON CONFLICT DO NOTHING RETURNING scope, key, created_at""",
-        [h.scope for h in hits], [h.key for h in hits], [h.mention_id for h in hits], [h.created_at for h in hits],
-        [h.channel for h in hits], [h.followers for h in hits], [h.score for h in hits], [h.excerpt for h in hits],
-        [h.url for h in hits])
+        """INSERT INTO crisis_mentions (mention_id, created_at, channel, followers, score, excerpt, url, scopes, keys)
+           SELECT t.mention_id, t.created_at, t.channel, t.followers, t.score, t.excerpt, t.url,
+                  ARRAY(SELECT jsonb_array_elements_text(t.scopes::jsonb)),
+                  ARRAY(SELECT jsonb_array_elements_text(t.keys::jsonb))
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::real[], $6::text[], $7::text[],
+                         $8::text[], $9::text[])
+                  AS t(mention_id, created_at, channel, followers, score, excerpt, url, scopes, keys)
+           ON CONFLICT (mention_id) DO NOTHING RETURNING mention_id::text""",
+        list(by_mention), [h.created_at for h in firsts], [h.channel for h in firsts], [h.followers for h in firsts],
+        [h.score for h in firsts], [h.excerpt for h in firsts], [h.url for h in firsts],
+        [orjson.dumps([k[0] for k in keyed]).decode() for keyed in by_mention.values()],
+        [orjson.dumps([k[1] for k in keyed]).decode() for keyed in by_mention.values()])
     newest: dict[tuple[str, str], datetime] = {}
     added: Counter[tuple[str, str, datetime]] = Counter()
     for r in rows:
-        k = (r["scope"], r["key"])
-        newest[k] = max(newest.get(k, r["created_at"]), r["created_at"])
-        added[(r["scope"], r["key"], minute_of(r["created_at"]))] += 1
+        for h in by_mention[r["mention_id"]].values():
+            k = (h.scope, h.key)
+            newest[k] = max(newest.get(k, h.created_at), h.created_at)
+            added[(h.scope, h.key, minute_of(h.created_at))] += 1
     if added:
         # Sorted: concurrent replicas lock the rows they share in one order, so never deadlock.
         counted = sorted(added.items())
@@ -186,8 +197,9 @@ async def evaluate(conn: asyncpg.Connection, touched: Mapping[tuple[str, str], d
             await conn.execute("UPDATE crisis_episodes SET ended_at = last_hot_at + $2::interval WHERE id = $1",
                                open_episode["id"], timedelta(seconds=config.cooldown_s))
         examples = [dict(r) for r in await conn.fetch(
-            """SELECT mention_id::text, channel, excerpt, followers, url, created_at FROM crisis_hits
-                WHERE scope = $1 AND key = $2 AND created_at > $3::timestamptz - $4::interval AND created_at <= $3
+            """SELECT mention_id::text, channel, excerpt, followers, url, created_at FROM crisis_mentions
+                WHERE created_at > $3::timestamptz - $4::interval AND created_at <= $3
+                  AND EXISTS (SELECT 1 FROM unnest(scopes, keys) AS k(scope, key) WHERE k.scope = $1 AND k.key = $2)
                 ORDER BY followers DESC, score DESC, created_at DESC LIMIT $5""", scope, key, end, window, EXAMPLES)]
         for e in examples:
             e["created_at"] = format_rfc3339(e["created_at"])
@@ -237,7 +249,8 @@ async def prune(conn: asyncpg.Connection, config: CrisisConfig) -> int:
     """Forget hits and minute counts older than the baseline needs (event time: replays of old data are safe)."""
     keep = timedelta(seconds=config.window_s + config.baseline_s + 3600)
     status = await conn.execute(
-        """DELETE FROM crisis_hits WHERE created_at < (SELECT max(created_at) FROM crisis_hits) - $1::interval""", keep)
+        """DELETE FROM crisis_mentions WHERE created_at < (SELECT max(created_at) FROM crisis_mentions) - $1::interval""",
+        keep)
     await conn.execute(
         """DELETE FROM crisis_counts
             WHERE minute < (SELECT max(minute) FROM crisis_counts) - $1::interval - interval '1 minute'""", keep)

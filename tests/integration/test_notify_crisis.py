@@ -40,7 +40,7 @@ def classified(n: int, at: datetime, *, label: str = "negative", followers: int 
 
 async def hits(db, n: int) -> None:
     async def done() -> bool:
-        return await db.fetchval("SELECT count(DISTINCT mention_id) FROM crisis_hits") >= n
+        return await db.fetchval("SELECT count(*) FROM crisis_mentions") >= n
 
     await wait_for(done)
 
@@ -66,10 +66,12 @@ async def test_a_spike_pages_pr_once_per_episode_with_the_top_examples(service_e
             while (await svc.deliver_once()).attempted:
                 pass
             registry = svc.metrics.registry
-    assert await db.fetchval("SELECT count(*) FROM crisis_hits WHERE mention_id = $1", calm[0].data["mention"]["id"]) == 0
-    # The minute counts the windows read hold each hit once, redeliveries included.
+    assert await db.fetchval("SELECT count(*) FROM crisis_mentions WHERE mention_id = $1",
+                             calm[0].data["mention"]["id"]) == 0
+    # The minute counts the windows read hold each mention once per key, redeliveries included.
     assert await db.fetch("SELECT scope, key, sum(n) AS n FROM crisis_counts GROUP BY 1, 2 ORDER BY 1, 2") == \
-        await db.fetch("SELECT scope, key, count(*) AS n FROM crisis_hits GROUP BY 1, 2 ORDER BY 1, 2")
+        await db.fetch("SELECT k.scope, k.key, count(*) AS n FROM crisis_mentions, unnest(scopes, keys) AS k(scope, key) "
+                       "GROUP BY 1, 2 ORDER BY 1, 2")
     first, second = (c["heatdesk"] for c in receiver.calls)
     assert (first["scope"], first["key"]) == ("product", "acme router")
     assert first["count"] in (5, 6)  # hot at the fifth; a batch may already hold the sixth
@@ -97,13 +99,13 @@ async def test_housekeeping_forgets_old_event_ids_and_hits_beyond_the_baseline(s
     await db.execute("INSERT INTO notify_events_seen (event_id, seen_at) VALUES ('old', now() - interval '36 days'), "
                      "('recent', now() - interval '20 days')")
     for n, at in ((1, T0 - timedelta(days=2)), (2, T0 - timedelta(hours=20)), (3, T0)):
-        await db.execute("INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, excerpt) "
-                         "VALUES ('brand', 'all', $1, $2, 'x', 'bad')", mention_id("x", f"hk-{n}"), at)
+        await db.execute("INSERT INTO crisis_mentions (mention_id, created_at, channel, excerpt, scopes, keys) "
+                         "VALUES ($1, $2, 'x', 'bad', '{brand}', '{all}')", mention_id("x", f"hk-{n}"), at)
     svc = notify(service_env)
     async with Running(svc):
         await svc.housekeeping()
     assert [r["event_id"] for r in await db.fetch("SELECT event_id FROM notify_events_seen")] == ["recent"]
-    kept = [r["created_at"] for r in await db.fetch("SELECT created_at FROM crisis_hits ORDER BY created_at")]
+    kept = [r["created_at"] for r in await db.fetch("SELECT created_at FROM crisis_mentions ORDER BY created_at")]
     assert kept == [T0 - timedelta(hours=20), T0]  # the baseline (24 h) plus the window still needs these
 
 
@@ -120,9 +122,16 @@ async def test_a_spike_read_long_after_it_happened_opens_an_episode_but_pages_no
     assert await db.fetchval("SELECT count(*) FROM crisis_episodes WHERE key = 'acme router'") == 1
 
 
+CRISIS_HITS_0003 = """CREATE TABLE crisis_hits (
+    scope text NOT NULL, key text NOT NULL, mention_id uuid NOT NULL, created_at timestamptz NOT NULL,
+    channel text NOT NULL, followers integer NOT NULL DEFAULT 0, score real NOT NULL DEFAULT 0, excerpt text NOT NULL,
+    url text, PRIMARY KEY (scope, key, mention_id))"""  # as migration 0003 made it (0007 replaced it)
+
+
 async def test_migration_0005_counts_the_hits_already_stored_per_utc_minute(db):
     # A deployment upgraded with hits in place: the windows must see them from the first batch.
     await db.execute("DROP TABLE crisis_counts")
+    await db.execute(CRISIS_HITS_0003)
     for n, at in ((1, "2026-03-02 12:00:01+00"), (2, "2026-03-02 12:00:59.9+00"), (3, "2026-03-02 13:01:00+01")):
         await db.execute("INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, excerpt) "
                          "VALUES ('brand', 'all', $1, $2::text::timestamptz, 'x', 'bad')", mention_id("x", f"m5-{n}"), at)
@@ -131,3 +140,20 @@ async def test_migration_0005_counts_the_hits_already_stored_per_utc_minute(db):
     rows = await db.fetch("SELECT minute, n FROM crisis_counts WHERE scope = 'brand' AND key = 'all' ORDER BY minute")
     assert [(r["minute"], r["n"]) for r in rows] == [(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), 2),
                                                       (datetime(2026, 3, 2, 12, 1, tzinfo=UTC), 1)]
+
+
+async def test_migration_0007_keeps_one_row_per_mention_with_every_key_it_counted_under(db):
+    await db.execute("DROP TABLE crisis_mentions")
+    await db.execute(CRISIS_HITS_0003)
+    first, second = mention_id("x", "m7-1"), mention_id("x", "m7-2")
+    for scope, key, mention in (("brand", "all", first), ("product", "acme router", first), ("topic", "product", first),
+                                ("brand", "all", second)):
+        await db.execute("INSERT INTO crisis_hits (scope, key, mention_id, created_at, channel, followers, excerpt) "
+                         "VALUES ($1, $2, $3, $4, 'x', 70, 'bad')", scope, key, mention, T0)
+    (migration,) = [m for m in load_migrations() if m.version == 7]
+    await db.execute(migration.sql)
+    rows = {str(r["mention_id"]): (list(zip(r["scopes"], r["keys"], strict=True)), r["followers"], r["excerpt"])
+            for r in await db.fetch("SELECT * FROM crisis_mentions")}
+    assert rows == {first: ([("brand", "all"), ("product", "acme router"), ("topic", "product")], 70, "bad"),
+                    second: ([("brand", "all")], 70, "bad")}
+    assert await db.fetchval("SELECT to_regclass('crisis_hits')") is None
