@@ -51,7 +51,7 @@ async def apply_events(conn: asyncpg.Connection, engine: Engine, items: Sequence
         return []
     case_ids = [_case_id(i) for i in todo]
     states, fired = await store.load(conn, case_ids)
-    stored = {case_id: store.persisted(state) for case_id, state in states.items()}
+    stored = {case_id: store.state_row(state) for case_id, state in states.items()}
     changes: list[tuple[CaseSla, Effect]] = []
     touched: dict[str, CaseSla] = {}
     for item, case_id in zip(todo, case_ids, strict=True):
@@ -64,8 +64,8 @@ async def apply_events(conn: asyncpg.Connection, engine: Engine, items: Sequence
         states[case_id] = touched[case_id] = state
         changes += [(state, e) for e in effects]
     # Most events of a known case (another mention) change none of its stored fields.
-    await store.save_states(conn, [state for case_id, state in touched.items()
-                                   if stored.get(case_id) != store.persisted(state)])
+    await store.save_states(conn, [row for case_id, state in touched.items()
+                                   if (row := store.state_row(state)) != stored.get(case_id)])
     await store.save_clocks(conn, changes, fired)
     return changes
 

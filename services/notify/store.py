@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 
 from services.common.slapolicy import SlaClock
-from services.common.timeutil import format_rfc3339, parse_rfc3339
+from services.common.timeutil import format_rfc3339
 from services.notify.engine import SLOTS, Armed, CaseSla, Effect, Ended
 
 ClockKey = tuple[str, str, int]  # (case id, kind, cycle)
@@ -53,15 +53,14 @@ async def load(conn: asyncpg.Connection, case_ids: Sequence[str]) -> tuple[dict[
     return states, fired
 
 
-def persisted(s: CaseSla) -> tuple[object, ...]:
-    """The fields of a state that `sla_cases` stores: equal tuples need no write."""
-    return (s.status, s.policy, s.priority, s.department, s.channel, s.public, s.tags, s.opened_at,
-            s.first_response_due_at, s.first_responded, tuple(sorted(s.cycles.items())))
+def state_row(s: CaseSla) -> tuple[object, ...]:
+    """The `sla_cases` row of a state (cycles with sorted keys): equal rows need no write."""
+    return (s.case_id, s.status, s.policy, s.priority, s.department, s.channel, s.public, list(s.tags), s.opened_at,
+            s.first_response_due_at, s.first_responded, orjson.dumps(s.cycles, option=orjson.OPT_SORT_KEYS).decode())
 
 
-async def save_states(conn: asyncpg.Connection, states: Iterable[CaseSla]) -> None:
-    rows = [(s.case_id, s.status, s.policy, s.priority, s.department, s.channel, s.public, list(s.tags), s.opened_at,
-             s.first_response_due_at, s.first_responded, orjson.dumps(s.cycles).decode()) for s in states]
+async def save_states(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    """Upsert `state_row`s."""
     if not rows:
         return
     await conn.executemany(
@@ -79,9 +78,9 @@ def steps_json(effect: Armed) -> list[dict[str, object]]:
             for step, at in zip(effect.steps, effect.times, strict=True)]
 
 
-def next_due(steps: Sequence[dict[str, object]], fired: set[str]) -> datetime | None:
-    """The earliest due time of a step not fired yet (None: nothing left, or paused)."""
-    times = [parse_rfc3339(str(s["at"])) for s in steps if s["name"] not in fired and s.get("at")]
+def next_due(steps: Iterable[tuple[str, datetime | None]], fired: set[str]) -> datetime | None:
+    """The earliest due time of a step (name, due at) not fired yet (None: nothing left, or paused)."""
+    times = [at for name, at in steps if name not in fired and at is not None]
     return min(times) if times else None
 
 
@@ -92,8 +91,7 @@ def _row(s: CaseSla, effect: Effect, fired: set[str]) -> tuple[object, ...]:
                 effect.elapsed_s, None, effect.at, None, None, None, "stopped", effect.at, effect.outcome,
                 effect.elapsed_s)
     steps = steps_json(effect)
-    pending = [at for step, at in zip(effect.steps, effect.times, strict=True) if step.name not in fired and at]
-    due = min(pending) if pending else None  # next_due of `steps`, without printing and parsing the times again
+    due = next_due(zip((step.name for step in effect.steps), effect.times, strict=True), fired)
     state = "paused" if not c.running else ("armed" if due is not None else "fired")
     return (s.case_id, c.kind, c.cycle, s.department, s.priority, s.channel, s.policy, c.started_at, c.target_s,
             c.elapsed_s, c.resumed_at, c.last_change_at, due, effect.breach_at, orjson.dumps(steps).decode(), state,

@@ -106,10 +106,9 @@ async def fire_due(conn: asyncpg.Connection, now: datetime, limit: int, policies
     candidates: list[FiredStep] = []
     updates = []
     for r in rows:
-        steps = orjson.loads(r["steps"])
+        timed = [(s, parse_rfc3339(s["at"]) if s.get("at") else None) for s in orjson.loads(r["steps"])]
         fired = set(r["fired"])
-        for s in steps:
-            at = parse_rfc3339(s["at"]) if s.get("at") else None
+        for s, at in timed:
             if s["name"] in fired or at is None or at > now:
                 continue
             fired.add(s["name"])
@@ -118,7 +117,7 @@ async def fire_due(conn: asyncpg.Connection, now: datetime, limit: int, policies
                                         r["priority"], r["channel"], r["policy"] or "", r["started_at"],
                                         at if s["level"] == "autoclose" else due, at, tuple(s.get("notify") or ()),
                                         s.get("action")))
-        following = next_due(steps, fired)
+        following = next_due(((s["name"], at) for s, at in timed), fired)
         updates.append((r["case_id"], r["kind"], r["cycle"], sorted(fired), following,
                         "armed" if following is not None else "fired"))
     inserted = await conn.fetch(
