@@ -37,6 +37,7 @@ class Event:
     time: datetime = dataclasses.field(default_factory=utcnow)
     subject: str | None = None
     dataschema: str | None = None
+    _body: bytes | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def headers(self) -> list[tuple[str, bytes]]:
         headers = [
@@ -55,7 +56,12 @@ class Event:
         return headers
 
     def body(self) -> bytes:
-        return orjson.dumps(self.data)
+        """The JSON body, encoded once: route stores each case event in `case_events` and in the
+        outbox and sends it to the broker, all with these bytes. So `data` must not change once
+        the body has been asked for (an Event is immutable by contract, its `data` by convention)."""
+        if self._body is None:
+            object.__setattr__(self, "_body", orjson.dumps(self.data))
+        return self._body  # type: ignore[return-value]
 
     def key_bytes(self) -> bytes | None:
         return self.key.encode() if self.key is not None else None

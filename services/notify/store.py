@@ -74,7 +74,7 @@ async def save_states(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...
 
 
 def steps_json(effect: Armed) -> list[dict[str, object]]:
-    return [{**step.as_dict(), "at": format_rfc3339(at) if at is not None else None}
+    return [{**step.fields, "at": format_rfc3339(at) if at is not None else None}
             for step, at in zip(effect.steps, effect.times, strict=True)]
 
 

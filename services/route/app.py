@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from services.common.slapolicy.holder import PolicyHolder
 from services.common.timeutil import parse_rfc3339, utcnow
 from services.common.topics import MENTIONS_CLASSIFIED, RESPONSES, SLA_ALERTS, EventType
 from services.route.api.handlers import CaseApi
-from services.route.batch import BatchRouter
+from services.route.batch import BatchRouter, Outcome
 from services.route.playbook import Playbook
 from services.route.rules.reload import RulesHolder
 from services.route.settings import RouteSettings
@@ -145,18 +146,23 @@ class RouteService(ConsumerService):
             await self.relay.flush()  # older rows first (a crash left them): keep the order
         else:
             await self.relay.publish_written(written)
-        now = utcnow()
-        received = {m["id"]: m["received_at"] for m, _ in mentions}
-        for outcome in result.outcomes:
-            self.metrics.mentions_routed.labels(outcome.department, outcome.outcome).inc()
-            if outcome.outcome == "opened":
-                self.metrics.cases_opened.labels(outcome.department, outcome.priority).inc()
-            if outcome.outcome != "duplicate":
-                latency = (now - parse_rfc3339(received[outcome.mention_id])).total_seconds()
-                self.metrics.pipeline_latency.labels("route").observe(max(0.0, latency))
+        self._observe(result.outcomes, {m["id"]: m["received_at"] for m, _ in mentions})
         for outcome, n in result.responses.items():
             if n:
                 self.metrics.responses_applied.labels(outcome).inc(n)
+
+    def _observe(self, outcomes: Sequence[Outcome], received: dict[str, str]) -> None:
+        """Counters once per label set and batch, not once per mention (a `labels` lookup each)."""
+        m = self.metrics
+        for (department, outcome), n in Counter((o.department, o.outcome) for o in outcomes).items():
+            m.mentions_routed.labels(department, outcome).inc(n)
+        for (department, priority), n in Counter((o.department, o.priority) for o in outcomes
+                                                 if o.outcome == "opened").items():
+            m.cases_opened.labels(department, priority).inc(n)
+        now, latency = utcnow(), m.pipeline_latency.labels("route")
+        for o in outcomes:
+            if o.outcome != "duplicate":
+                latency.observe(max(0.0, (now - parse_rfc3339(received[o.mention_id])).total_seconds()))
 
     async def refresh_open_cases(self) -> None:
         assert self.pool is not None

@@ -118,7 +118,7 @@ class BatchRouter:
             by_person.setdefault(case.person_id, []).append(case)
         repeat = await store.repeat_counts(conn, people, earliest - self.repeat_window)
         mention_rows: list[tuple[Any, ...]] = []
-        event_rows: list[tuple[str, str, str, datetime, dict[str, Any]]] = []
+        event_rows: list[tuple[str, datetime, Event]] = []
         for mention, classification in fresh:
             author_id, person_id = ids[(mention["channel"], str(mention["author"]["id"]))]
             authors[author_id] = mention["author"]
@@ -163,7 +163,7 @@ class BatchRouter:
             result.outcomes.append(Outcome(mention["id"], outcome, case.id, case.department, case.priority))
             mention_rows.append(_mention_row(mention, classification, case.id, author_id, created_at))
             for _, event in lifecycle:
-                event_rows.append((event.id, case.id, event.type, created_at, event.data))
+                event_rows.append((case.id, created_at, event))
             result.events += ev.routed("opened" if action == "open" else "added", case, author, mention,
                                        classification, case.departments, snap)
             result.events += lifecycle

@@ -36,7 +36,7 @@ class ResponseApplier:
         self.conn = conn
         self.cases = cases
         self.authors = authors
-        self.event_rows: list[tuple[str, str, str, datetime, dict[str, Any]]] = []
+        self.event_rows: list[tuple[str, datetime, Event]] = []
         self.matched: list[tuple[str, str]] = []
 
     async def apply_new(self, responses: Sequence[dict[str, Any]], out: list[tuple[str, Event]]) -> dict[str, int]:
@@ -160,7 +160,7 @@ class ResponseApplier:
                    "author_id": str(response["author"]["id"]), "first": first}
         topic, event = ev.lifecycle(kind, case, self.authors.get(case.author_id, {"id": "?"}), at, response=details)
         out.append((topic, event))
-        self.event_rows.append((event.id, case.id, event.type, at, event.data))
+        self.event_rows.append((case.id, at, event))
         self.matched.append((response["id"], case.id))
 
     async def flush(self) -> None:

@@ -72,7 +72,7 @@ async def apply_alerts(conn: asyncpg.Connection, alerts: Sequence[tuple[str, dic
             "priority_to": case.priority})
         event = Event(type=event.type, source=event.source, data=event.data, key=event.key, subject=event.subject,
                       id=event_id, time=event.time)
-        await store.insert_case_events(conn, [(event.id, case.id, event.type, at, event.data)])
+        await store.insert_case_events(conn, [(case.id, at, event)])
         out.append((topic, event))
         counts["reassigned"] += 1
     return counts

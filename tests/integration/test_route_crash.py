@@ -126,3 +126,31 @@ async def test_outbox_rows_of_a_few_kilobytes_stay_inline_and_uncompressed(db):
     assert len(written.rows[0][3]) > 2500
     compression = await db.fetchval("SELECT pg_column_compression(payload) FROM outbox WHERE id = $1", written.ids[0])
     assert compression is None
+
+
+async def test_case_updates_of_a_new_mention_write_no_index_entry(db):
+    """Migration 0008: a mention added to a case changes last_mention_at and its counts, none of
+    them indexed any more, so the update is HOT (heap only). Before, every case update wrote an
+    entry into each of the table's seven indexes."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.route.state import CaseState
+    from services.route.store import write_cases
+
+    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    async with db.transaction():
+        author = await db.fetchval("INSERT INTO authors (channel, external_id, person_id) VALUES ('x', 'hot-1', 1) "
+                                   "RETURNING id")
+        case = CaseState(id="018f0000-0000-7000-8000-000000000001", status="open", department="billing",
+                         departments=["billing"], priority="normal", priority_score=40, channel="x", author_id=author,
+                         person_id=author, conversation_key="x:hot-1", sla_policy="default", opened_at=at,
+                         last_mention_at=at, first_response_due_at=at + timedelta(hours=1), mention_count=1,
+                         is_new=True, changed=True)
+        await write_cases(db, [case])
+        case.is_new = False
+        for n in range(2, 12):
+            case.last_mention_at, case.mention_count = at + timedelta(minutes=n), n
+            await write_cases(db, [case])
+        updated, hot = await db.fetchrow("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                                         "WHERE relname = 'cases'")
+    assert (updated, hot) == (10, 10)

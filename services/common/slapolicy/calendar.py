@@ -15,6 +15,7 @@ the days it spans, not with its seconds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,9 +58,9 @@ class Calendar:
         if not any(self.weekly):
             raise CalendarError(f"calendar {self.name!r}: has no open hours on any weekday")
 
-    @property
+    @functools.cached_property
     def always_open(self) -> bool:
-        """24/7 without holidays: due times are plain additions."""
+        """24/7 without holidays: due times are plain additions (asked for every due time)."""
         return not self.holidays and all(day == ALL_DAY for day in self.weekly)
 
     def describe(self) -> str:

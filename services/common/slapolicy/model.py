@@ -10,6 +10,7 @@ here is pure: no I/O, no clock, so route, notify and the backtest compute identi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -137,6 +138,12 @@ class Step:
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "offset_s": self.offset_s, "level": self.level, "notify": list(self.notify),
                 "action": self.action}
+
+    @functools.cached_property
+    def fields(self) -> dict[str, object]:
+        """`as_dict()` built once and shared, read-only: notify stores the steps of every
+        clock it arms or retargets, and the same few steps recur for every case."""
+        return self.as_dict()
 
 
 @dataclasses.dataclass(frozen=True)

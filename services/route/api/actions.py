@@ -57,5 +57,5 @@ async def assign(conn: asyncpg.Connection, case: CaseState, assignee: str, at: d
                        case.id, assignee, at)
     case.assignee = assignee
     topic, event = ev.lifecycle(EventType.CASE_ASSIGNED, case, author, at, assignee=assignee)
-    await store.insert_case_events(conn, [(event.id, case.id, event.type, at, event.data)])
+    await store.insert_case_events(conn, [(case.id, at, event)])
     return [(topic, event)]

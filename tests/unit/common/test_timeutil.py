@@ -73,3 +73,21 @@ def test_round_trip():
 
 def test_utcnow_is_aware_utc():
     assert utcnow().utcoffset() == timedelta(0)
+
+
+def test_format_prints_what_isoformat_prints_for_every_field_width():
+    """The %-formatted fast path against `isoformat`, the definition it replaces."""
+    import random
+
+    rng = random.Random(7)
+    offsets = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+    for _ in range(5000):
+        value = datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+                         rng.randint(0, 59), rng.randint(0, 59), rng.choice([0, 1, 999_999, rng.randint(0, 999_999)]),
+                         tzinfo=rng.choice(offsets))
+        try:
+            expected = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        except OverflowError:
+            continue
+        assert format_rfc3339(value) == expected
+        assert parse_rfc3339(expected) == value
