@@ -85,20 +85,22 @@ class NotifyService(ConsumerService):
     async def handle(self, batch: Sequence[Incoming]) -> None:
         assert self.pool is not None
         case_items = [i for i in batch if i.event.type in CASE_EVENT_TYPES]
-        hits = []
+        negatives = []
         for item in batch:
             if item.event.type == EventType.MENTION_CLASSIFIED:
                 try:
-                    hits += crisis.hits_of(item.event.data["mention"], item.event.data["classification"])
+                    negative = crisis.negative_mention(item.event.data["mention"], item.event.data["classification"])
                 except (KeyError, ValueError, TypeError, AttributeError) as exc:
                     raise PoisonRecord("schema_violation", f"classified mention: {type(exc).__name__}: {exc}") from exc
+                if negative is not None:
+                    negatives.append(negative)
         engine = Engine(self.policies.current())
         alerts: list[dict[str, Any]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             changes = await cases.apply_events(conn, engine, case_items)
             await cases.advance_watermarks(conn, case_items)
-            if hits:
-                touched = await crisis.record(conn, hits)
+            if negatives:
+                touched = await crisis.record(conn, negatives)
                 stale = self.settings.notify_stale_after_s
                 page_from = (self.clock.now() - timedelta(seconds=stale)
                              if stale > 0 and self.settings.notify_clock == "wall" else None)

@@ -43,6 +43,9 @@ from services.common.timeutil import format_rfc3339, parse_rfc3339
 
 HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{2,30})")
 MAX_HANDLES, MAX_PRODUCTS, EXAMPLES = 3, 5, 3
+#: Joins a mention's scopes (and its keys) into one text that PostgreSQL splits back into an
+#: array; no key holds it (`scope_keys` drops it from product names, handles cannot have it).
+KEY_SEPARATOR = "\x1f"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +58,11 @@ class CrisisConfig:
     roles: tuple[str, ...] = ("pr",)
 
 
-@dataclasses.dataclass(frozen=True)
-class Hit:
-    scope: str
-    key: str
+@dataclasses.dataclass(frozen=True, slots=True)
+class NegativeMention:
+    """A mention that counts towards crisis windows: one `crisis_mentions` row, counted under each
+    of its keys (scope, key)."""
+
     mention_id: str
     created_at: datetime
     channel: str
@@ -66,6 +70,7 @@ class Hit:
     score: float
     excerpt: str
     url: str | None
+    keys: tuple[tuple[str, str], ...]
 
 
 def is_negative(classification: Mapping[str, Any]) -> bool:
@@ -79,7 +84,7 @@ def scope_keys(mention: Mapping[str, Any], classification: Mapping[str, Any]) ->
     if mention.get("channel") in ("x", "facebook", "instagram"):
         handles = dict.fromkeys(h.lower() for h in HANDLE.findall(mention.get("text") or ""))
         keys += [("brand", f"@{h}") for h in list(handles)[:MAX_HANDLES]]
-    products = dict.fromkeys(str(e.get("value") or e.get("text") or "").strip().lower()
+    products = dict.fromkeys(str(e.get("value") or e.get("text") or "").replace(KEY_SEPARATOR, "").strip().lower()
                              for e in classification.get("entities") or () if e.get("label") == "product")
     keys += [("product", p) for p in list(products)[:MAX_PRODUCTS] if p]
     if classification.get("department"):
@@ -87,17 +92,18 @@ def scope_keys(mention: Mapping[str, Any], classification: Mapping[str, Any]) ->
     return keys
 
 
-def hits_of(mention: Mapping[str, Any], classification: Mapping[str, Any]) -> list[Hit]:
+def negative_mention(mention: Mapping[str, Any], classification: Mapping[str, Any]) -> NegativeMention | None:
+    """What crisis detection keeps of a mention; None when it does not count (not negative, or spam)."""
     if not is_negative(classification):
-        return []
-    created = parse_rfc3339(mention["created_at"])
+        return None
     # Masked before it is stored: the excerpt leaves in every crisis webhook and email.
     text = pii.mask(" ".join(str(mention.get("text") or "").split()), pii.allowed())
-    excerpt = text if len(text) <= 200 else text[:199] + "…"
-    followers = int((mention.get("author") or {}).get("followers") or 0)
-    score = float((classification.get("sentiment") or {}).get("score") or 0.0)
-    return [Hit(scope, key, str(mention["id"]), created, str(mention.get("channel") or "other"), followers, score,
-                excerpt, mention.get("url")) for scope, key in scope_keys(mention, classification)]
+    return NegativeMention(
+        mention_id=str(mention["id"]).lower(), created_at=parse_rfc3339(mention["created_at"]),
+        channel=str(mention.get("channel") or "other"), followers=int((mention.get("author") or {}).get("followers") or 0),
+        score=float((classification.get("sentiment") or {}).get("score") or 0.0),
+        excerpt=text if len(text) <= 200 else text[:199] + "…", url=mention.get("url"),
+        keys=tuple(dict.fromkeys(scope_keys(mention, classification))))
 
 
 def threshold(baseline_count: int, config: CrisisConfig) -> tuple[float, float]:
@@ -106,35 +112,33 @@ def threshold(baseline_count: int, config: CrisisConfig) -> tuple[float, float]:
     return usual, max(float(config.min_count), config.multiple * usual)
 
 
-async def record(conn: asyncpg.Connection, hits: Sequence[Hit]) -> dict[tuple[str, str], datetime]:
+async def record(conn: asyncpg.Connection, negatives: Sequence[NegativeMention]) -> dict[tuple[str, str], datetime]:
     """Store each mention once (by id, with the keys it counts under); the newest new hit per
     key, for the keys that changed. A redelivered mention adds nothing."""
-    if not hits:
+    if not negatives:
         return {}
-    by_mention: dict[str, dict[tuple[str, str], Hit]] = {}
-    for h in hits:  # a batch may hold a mention twice (a redelivery): its keys once
-        by_mention.setdefault(h.mention_id.lower(), {}).setdefault((h.scope, h.key), h)
-    firsts = [next(iter(keyed.values())) for keyed in by_mention.values()]
+    by_id = {n.mention_id: n for n in reversed(negatives)}  # a batch may hold a mention twice: its first copy
+    firsts = list(by_id.values())
     rows = await conn.fetch(
         """INSERT INTO crisis_mentions (mention_id, created_at, channel, followers, score, excerpt, url, scopes, keys)
            SELECT t.mention_id, t.created_at, t.channel, t.followers, t.score, t.excerpt, t.url,
-                  ARRAY(SELECT jsonb_array_elements_text(t.scopes::jsonb)),
-                  ARRAY(SELECT jsonb_array_elements_text(t.keys::jsonb))
+                  string_to_array(t.scopes, E'\\x1f'), string_to_array(t.keys, E'\\x1f')
              FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::real[], $6::text[], $7::text[],
                          $8::text[], $9::text[])
                   AS t(mention_id, created_at, channel, followers, score, excerpt, url, scopes, keys)
            ON CONFLICT (mention_id) DO NOTHING RETURNING mention_id::text""",
-        list(by_mention), [h.created_at for h in firsts], [h.channel for h in firsts], [h.followers for h in firsts],
-        [h.score for h in firsts], [h.excerpt for h in firsts], [h.url for h in firsts],
-        [orjson.dumps([k[0] for k in keyed]).decode() for keyed in by_mention.values()],
-        [orjson.dumps([k[1] for k in keyed]).decode() for keyed in by_mention.values()])
+        list(by_id), [n.created_at for n in firsts], [n.channel for n in firsts], [n.followers for n in firsts],
+        [n.score for n in firsts], [n.excerpt for n in firsts], [n.url for n in firsts],
+        [KEY_SEPARATOR.join(k[0] for k in n.keys) for n in firsts],
+        [KEY_SEPARATOR.join(k[1] for k in n.keys) for n in firsts])
     newest: dict[tuple[str, str], datetime] = {}
     added: Counter[tuple[str, str, datetime]] = Counter()
     for r in rows:
-        for h in by_mention[r["mention_id"]].values():
-            k = (h.scope, h.key)
-            newest[k] = max(newest.get(k, h.created_at), h.created_at)
-            added[(h.scope, h.key, minute_of(h.created_at))] += 1
+        n = by_id[r["mention_id"]]
+        minute = minute_of(n.created_at)
+        for k in n.keys:
+            newest[k] = max(newest.get(k, n.created_at), n.created_at)
+            added[(k[0], k[1], minute)] += 1
     if added:
         # Sorted: concurrent replicas lock the rows they share in one order, so never deadlock.
         counted = sorted(added.items())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.notify.crisis import CrisisConfig, hits_of, is_negative, scope_keys, threshold
+from services.notify.crisis import CrisisConfig, is_negative, negative_mention, scope_keys, threshold
 
 MENTION = {"id": "4a8f8caf-1209-5919-8542-a6d933509d09", "channel": "x", "created_at": "2026-01-30T16:00:00Z",
            "text": "@AcmeHelp @acmehelp my Acme Router X2 caught fire!! cc @BBCNews",
@@ -20,17 +20,20 @@ def test_keys_are_bounded_and_never_personal():
     assert ("brand", "@acmehelp") not in scope_keys(email, CLASSIFICATION)  # handles only mean brands on social
     many = {**MENTION, "text": " ".join(f"@brand{i}" for i in range(10))}
     assert len([k for k in scope_keys(many, CLASSIFICATION) if k[0] == "brand"]) == 4
+    odd = {**CLASSIFICATION, "entities": [{"label": "product", "value": "Acme\x1fPhone"}]}
+    assert ("product", "acmephone") in scope_keys(MENTION, odd)  # the separator of the stored key lists
 
 
 def test_only_negative_non_spam_mentions_count():
     assert is_negative(CLASSIFICATION)
     assert not is_negative({**CLASSIFICATION, "intent": "spam"})
     assert not is_negative({**CLASSIFICATION, "sentiment": {"label": "neutral", "score": 0.5}})
-    assert hits_of(MENTION, {**CLASSIFICATION, "sentiment": {"label": "positive", "score": 0.9}}) == []
-    hits = hits_of(MENTION, CLASSIFICATION)
-    assert {h.mention_id for h in hits} == {MENTION["id"]} and hits[0].followers == 12000
-    assert hits[0].excerpt == MENTION["text"] and hits[0].score == 0.93
-    long = hits_of({**MENTION, "text": "bad " * 100}, CLASSIFICATION)[0].excerpt
+    assert negative_mention(MENTION, {**CLASSIFICATION, "sentiment": {"label": "positive", "score": 0.9}}) is None
+    negative = negative_mention(MENTION, CLASSIFICATION)
+    assert negative.mention_id == MENTION["id"].lower() and negative.followers == 12000
+    assert negative.excerpt == MENTION["text"] and negative.score == 0.93
+    assert negative.keys == tuple(scope_keys(MENTION, CLASSIFICATION))
+    long = negative_mention({**MENTION, "text": "bad " * 100}, CLASSIFICATION).excerpt
     assert len(long) == 200 and long.endswith("…")
 
 
@@ -40,9 +43,9 @@ def test_excerpts_are_masked_unless_allowed():
     text = "charged twice on 4111 1111 1111 1111, mail jo.doe@example.com"
     try:
         pii.configure(())
-        assert hits_of({**MENTION, "text": text}, CLASSIFICATION)[0].excerpt == "charged twice on [card ending 1111], mail [email]"
+        assert negative_mention({**MENTION, "text": text}, CLASSIFICATION).excerpt == "charged twice on [card ending 1111], mail [email]"
         pii.configure(("card", "email"))
-        assert hits_of({**MENTION, "text": text}, CLASSIFICATION)[0].excerpt == text
+        assert negative_mention({**MENTION, "text": text}, CLASSIFICATION).excerpt == text
     finally:
         pii.configure(None)
 
