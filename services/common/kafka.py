@@ -18,7 +18,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from services.common.config import ServiceSettings
 from services.common.envelope import Event
@@ -231,25 +232,55 @@ class Publisher:
 
     async def publish_many(self, items: Iterable[tuple[str, Event]]) -> None:
         """Send all, then wait for every acknowledgement; raise PublishFailed if any is missing."""
+        await self.publish_rows([(topic, event.key, event.headers(), event.body()) for topic, event in items])
+
+    async def publish_rows(self, rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]) -> None:
+        """Publish pre-encoded (topic, key, headers, value) rows in order, e.g. from the outbox;
+        return once the broker acknowledged every one (else PublishFailed or RecordRejected)."""
         try:
-            futures = [
-                await self._producer.send(topic, value=event.body(), key=event.key_bytes(), headers=event.headers())
-                for topic, event in items
-            ]
+            if len(rows) > 1 and all(key is not None for _, key, _, _ in rows):
+                futures = await self._send_batches(rows)
+            else:  # one post (ingest), or unkeyed rows: the producer's per-record path
+                futures = [await self._producer.send(topic, value=value, key=key.encode() if key is not None else None,
+                                                     headers=headers) for topic, key, headers, value in rows]
             if futures:
                 await asyncio.gather(*futures)
         except KafkaError as exc:
             raise _publish_error(exc) from exc
 
-    async def publish_rows(self, rows: Iterable[tuple[str, str | None, list[tuple[str, bytes]], bytes]]) -> None:
-        """Publish pre-encoded (topic, key, headers, value) rows, e.g. from the outbox."""
-        try:
-            futures = [await self._producer.send(topic, value=value, key=key.encode() if key is not None else None,
-                                                 headers=headers) for topic, key, headers, value in rows]
-            if futures:
-                await asyncio.gather(*futures)
-        except KafkaError as exc:
-            raise _publish_error(exc) from exc
+    async def _send_batches(self, rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]
+                            ) -> list[asyncio.Future[Any]]:
+        """Queue the rows as one record batch per partition (`send_batch`), split where a batch is full.
+
+        `send` costs a coroutine, a metadata check and a future per record: a quarter of
+        classify's publishing and most of route's. Rows are partitioned exactly as `send` does
+        (the producer's own partitioner, so the same key lands where it always did) and keep
+        their order within each partition, the only order Kafka has. Sizes are checked as
+        `send` checks them, so an oversized record is still RecordRejected. (`_partition` and
+        `_max_request_size` are aiokafka internals; the version is pinned below 0.15.)
+        """
+        producer = self._producer
+        grouped: dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
+        known: set[str] = set()
+        for topic, key, headers, value in rows:
+            if topic not in known:
+                await producer.partitions_for(topic)  # waits for the topic's metadata, as send does
+                known.add(topic)
+            key_bytes = key.encode()  # type: ignore[union-attr]  # the caller checked: every row has a key
+            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key_bytes, value, headers) > producer._max_request_size:
+                raise MessageSizeTooLargeError(f"a record for {topic} is larger than max_request_size")
+            partition = producer._partition(topic, None, None, None, key_bytes, value)
+            grouped.setdefault((topic, partition), []).append((key_bytes, value, headers))
+        futures = []
+        for (topic, partition), records in grouped.items():
+            batch = producer.create_batch()
+            for key_bytes, value, headers in records:
+                if batch.append(key=key_bytes, value=value, timestamp=None, headers=headers) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key_bytes, value=value, timestamp=None, headers=headers)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
 
     async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None,
                           headers: list[tuple[str, bytes]]) -> None:
