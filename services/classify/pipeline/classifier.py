@@ -231,8 +231,8 @@ class Classifier:
             attrs = [doc.to_array(_ORTH_LOWER).T.tolist() for doc in docs]
             found = [self._entities.find(doc, text) for doc, text in zip(docs, batch, strict=True)]
             entities = [e for e, _ in found]
-            cues = [self._cues.find(doc, ents, lowers)
-                    for doc, (_, ents), (_, lowers) in zip(docs, found, attrs, strict=True)]
+            cues = [self._cues.find(doc, ents, lowers, orths)
+                    for doc, (_, ents), (orths, lowers) in zip(docs, found, attrs, strict=True)]
             readings = self._textcat.read(docs, cues, entities, [orths for orths, _ in attrs])
             for (probs, explanation, _, _), rule_cues, ents in zip(readings, cues, entities, strict=True):
                 out.append(Analysis(probs, explanation, rule_cues, ents))

@@ -19,7 +19,7 @@ features that pushed it, translated back into the words of the post (`cue_words`
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from functools import lru_cache
 from operator import itemgetter
 
@@ -52,12 +52,35 @@ if not Doc.has_extension("polar_words"):
 if not Doc.has_extension("embedding_rows"):
     Doc.set_extension("embedding_rows", default=None)
 
-_Lexeme = tuple[str, bool, bool, float, bool, bool, bool, bool, str, str, bool, bool, int]
+#: What a word contributes, cached per lexeme: normal form, negator, ends a scope, valence,
+#: upper case, capitalised word, elongated, space, the keys of its `w:`/`nw:` features (names,
+#: or model rows in a `Featurizer.rows` entry), has lower case, has "?", vector row, form number,
+#: and in a `rows` entry the rows of the word pairs it starts (`Featurizer._followers`).
+_Lexeme = tuple[str, bool, bool, float, bool, bool, bool, bool, Hashable, Hashable, bool, bool, int, int,
+                dict[int, int] | None]
 _FORM, _IS_SPACE, _HAS_LOWER, _HAS_QUESTION_MARK = itemgetter(0), itemgetter(7), itemgetter(10), itemgetter(11)
+_CACHE_LIMIT = 500_000  # entries per cache: lexemes, form numbers, word pairs (~100 bytes each)
+_START, _END = "<s>", "</s>"
 
 
 def emoji_valence(text: str) -> float:
     return EMOJI.get(text.replace("\ufe0f", ""), 0.0)
+
+
+class _Keys(dict[str, Hashable]):
+    """Feature name → the key it is stored under: the name itself, or its model row (-1 for a
+    name the model does not know). Filled on first use; the names that are not per word (rule
+    labels, entity labels, openers, the fixed features) are few."""
+
+    def __init__(self, index: Mapping[str, int] | None) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, name: str) -> Hashable:
+        key = name if self.index is None else self.index.get(name, -1)
+        if len(self) < _CACHE_LIMIT:
+            self[name] = key
+        return key
 
 
 class Featurizer:
@@ -65,25 +88,67 @@ class Featurizer:
     negator, lexicon valence, capitals, elongation) is cached per lexeme id, so a post costs
     a few dictionary look-ups per token and no spaCy `Token` objects.
 
+    `rows` (given the model's `index`) is `features` keyed by model row instead of name: the
+    same features in the same order, less the ones the model does not know. Inference needs
+    nothing else, and skips building a string per word pair and hashing every name again.
+
     With `embeddings`, each post's word-vector rows go to `doc._.embedding_rows` (the row of
     a word is cached with its lexeme too); `Embeddings.mean` turns a batch of them into the
     dense feature block in one numpy pass."""
 
-    def __init__(self, lexicon: Mapping[str, float], embeddings: Embeddings | None = None) -> None:
+    def __init__(self, lexicon: Mapping[str, float], embeddings: Embeddings | None = None,
+                 index: Mapping[str, int] | None = None) -> None:
         self.lexicon = lexicon
         self.embeddings = embeddings
+        self.index = index
         self._cache: dict[int, _Lexeme] = {}
+        self._row_cache: dict[int, _Lexeme] = {}
+        self._names = _Keys(None)
+        self._row_keys = _Keys(index)
+        self._form_numbers: dict[str, int] = {_START: 0, _END: 1}
+        # form a → {number of form b: row of "b:a b"}: a word pair is one small-int look-up in
+        # the dict its first word's entry holds, not a string to build and hash
+        self._followers: dict[str, dict[int, int]] = {}
+        self._n_pairs = 0
 
     def _lexeme(self, orth: int, doc: Doc) -> _Lexeme:
+        entry = self._entry(orth, doc)
+        if len(self._cache) < _CACHE_LIMIT:
+            self._cache[orth] = entry
+        return entry
+
+    def _entry(self, orth: int, doc: Doc) -> _Lexeme:
+        """The `_lexeme` entry of a word, not cached: `rows` keeps only its own entries."""
         text = doc.vocab.strings[orth]
         form = normal_form(text)
         row = self.embeddings.row(form) if self.embeddings is not None else -1
-        entry = (form, form in NEGATORS or form.endswith("n't"), form in _SCOPE_END, _valence(form, text, self.lexicon),
+        number = self._form_numbers.get(form, -1)  # -1: the table is full, its pairs are not cached
+        if number < 0 and len(self._form_numbers) < _CACHE_LIMIT:
+            number = self._form_numbers[form] = len(self._form_numbers)
+        return (form, form in NEGATORS or form.endswith("n't"), form in _SCOPE_END, _valence(form, text, self.lexicon),
                  len(text) > 1 and text.isupper(), len(text) > 2 and text.isupper() and text.isalpha(), elongated(text),
-                 text.isspace(), "w:" + form, "nw:" + form, any(ch.islower() for ch in text), "?" in text, row)
-        if len(self._cache) < 500_000:
-            self._cache[orth] = entry
+                 text.isspace(), "w:" + form, "nw:" + form, any(ch.islower() for ch in text), "?" in text, row, number, None)
+
+    def _row_lexeme(self, orth: int, doc: Doc) -> _Lexeme:
+        """The `_lexeme` entry with its `w:`/`nw:` names replaced by their model rows."""
+        entry = self._cache.get(orth) or self._entry(orth, doc)
+        index = self.index or {}
+        form, number = entry[0], entry[13]
+        # a form without a number (the table is full) keeps its pairs to itself
+        followers = self._followers.setdefault(form, {}) if number >= 0 else {}
+        entry = (*entry[:8], index.get(entry[8], -1), index.get(entry[9], -1), *entry[10:14], followers)
+        if len(self._row_cache) < _CACHE_LIMIT:
+            self._row_cache[orth] = entry
         return entry
+
+    def _pair_row(self, followers: dict[int, int], number: int, prev: str, form: str) -> int:
+        """Row of the word pair "b:prev form", kept in `prev`'s `followers` under `form`'s number
+        (-1: a form without a number, not kept)."""
+        row = (self.index or {}).get(f"b:{prev} {form}", -1)
+        if number >= 0 and self._n_pairs < _CACHE_LIMIT:
+            followers[number] = row
+            self._n_pairs += 1
+        return row
 
     def __call__(self, doc: Doc) -> dict[str, float]:
         """Feature name → value for one Doc (after the rule components ran); the post's polar
@@ -99,16 +164,36 @@ class Featurizer:
                  orths: list[int] | None = None) -> tuple[dict[str, float], dict[str, list[str]], list[int] | None]:
         """Feature name → value, polar words ({"positive": […], "negative": […]}) and word-vector
         rows (None without embeddings) of one Doc whose rule `cues` and `entities` are given.
-        The classifier's batch path calls this with the rule results in plain Python, so no
+        The classifier's batch path calls `rows` with the rule results in plain Python, so no
         `doc._` extension (an `Underscore` object per access) is read or written per post,
         and passes the Doc's ORTH ids (`orths`), which it reads once for every component."""
-        feats: dict[str, float] = {"bias": 1.0}
+        return self._features(doc, cues, entities, orths, False)  # type: ignore[return-value]
+
+    def rows(self, doc: Doc, cues: Mapping[str, list[str]] | None, entities: list[dict[str, str]] | None,
+             orths: list[int] | None = None) -> tuple[dict[int, float], dict[str, list[str]], list[int] | None]:
+        """`features` with each name replaced by its row in the model's `index`, in the same
+        order, and the names the model does not know left out: what `LinearModel.encode_rows`
+        takes."""
+        if self.index is None:
+            raise ValueError("rows need the model's index: Featurizer(..., index=model.index)")
+        feats, polar, rows = self._features(doc, cues, entities, orths, True)
+        feats.pop(-1, None)  # every unknown name
+        return feats, polar, rows  # type: ignore[return-value]
+
+    def _features(self, doc: Doc, cues: Mapping[str, list[str]] | None, entities: list[dict[str, str]] | None,
+                  orths: list[int] | None, by_row: bool
+                  ) -> tuple[dict[Hashable, float], dict[str, list[str]], list[int] | None]:
+        """One loop for both keyings: the word features' keys come from the lexeme entries
+        (names or rows), word pairs from `_followers` or a formatted name, the rest from `keys`."""
+        cache, make, keys = ((self._row_cache, self._row_lexeme, self._row_keys) if by_row
+                             else (self._cache, self._lexeme, self._names))
+        feats: dict[Hashable, float] = {keys["bias"]: 1.0}
         if orths is None:
             orths = doc.to_array(ORTH).tolist() if len(doc) else []
         # `map`, `all` and `any` over item getters: C loops instead of per-token Python steps
-        lexemes: list[_Lexeme] = list(map(self._cache.get, orths))
+        lexemes: list[_Lexeme] = list(map(cache.get, orths))
         if not all(lexemes):
-            lexemes = [lx or self._cache.get(o) or self._lexeme(o, doc) for o, lx in zip(orths, lexemes, strict=True)]
+            lexemes = [lx or cache.get(o) or make(o, doc) for o, lx in zip(orths, lexemes, strict=True)]
         if any(map(_IS_SPACE, lexemes)):
             lexemes = [lx for lx in lexemes if not lx[7]]
         forms = list(map(_FORM, lexemes))
@@ -119,10 +204,12 @@ class Featurizer:
         valences: list[tuple[int, float]] = []
         positive: list[str] = []
         negative: list[str] = []
-        prev = "<s>"
+        prev = _START
+        followers = self._followers.setdefault(_START, {}) if by_row else None
         n_excl = caps = 0
         last_negator = -10
-        for i, (form, is_neg, ends_scope, v, upper, caps_word, elong, _, w_key, nw_key, _, _, _) in enumerate(lexemes):
+        for i, (form, is_neg, ends_scope, v, upper, caps_word, elong, _, w_key, nw_key, _, _, _, number, nexts
+                ) in enumerate(lexemes):
             if ends_scope:
                 scope = 0
                 last_negator = -10
@@ -139,13 +226,17 @@ class Featurizer:
                 scope -= 1
             else:
                 feats[w_key] = 1.0
-            if form != "<user>" or prev != "<s>":
-                feats[f"b:{prev} {form}"] = 1.0
-            prev = form
+            if form != "<user>" or prev != _START:
+                if followers is None:
+                    feats[f"b:{prev} {form}"] = 1.0
+                else:
+                    row = followers.get(number)
+                    feats[self._pair_row(followers, number, prev, form) if row is None else row] = 1.0
+            prev, followers = form, nexts
             if caps_word and not all_caps:
                 caps += 1
             if elong:
-                feats["elongated"] = 1.0
+                feats[keys["elongated"]] = 1.0
             if v:
                 if i and forms[i - 1] in BOOSTERS:
                     v += _BOOST if v > 0 else -_BOOST
@@ -160,20 +251,24 @@ class Featurizer:
                     word = f"{negator} {form}"
                 valences.append((i, v))
                 (positive if v > 0 else negative).append(word)
-        feats[f"b:{prev} </s>"] = 1.0
-        _lexicon_features(feats, valences, but_at, n_excl)
+        if followers is None:
+            feats[f"b:{prev} {_END}"] = 1.0
+        else:
+            row = followers.get(1)  # 1: the number of "</s>"
+            feats[self._pair_row(followers, 1, prev, _END) if row is None else row] = 1.0
+        _lexicon_features(feats, valences, but_at, n_excl, keys)
         if caps:
-            feats["caps"] = min(caps, 3) / 3
+            feats[keys["caps"]] = min(caps, 3) / 3
         if any(map(_HAS_QUESTION_MARK, lexemes)):
-            feats["question_mark"] = 1.0
+            feats[keys["question_mark"]] = 1.0
         first = next((f for f in forms if f != "<user>"), "")
         if first in _QUESTION_OPENERS:
-            feats["opener:" + first] = 1.0
-        feats["length"] = min(len(forms), 60) / 60
+            feats[keys["opener:" + first]] = 1.0
+        feats[keys["length"]] = min(len(forms), 60) / 60
         for label, words in (cues or {}).items():
-            feats["rule:" + label] = math.log1p(len(words))
+            feats[keys["rule:" + label]] = math.log1p(len(words))
         for ent in entities or ():
-            feats["ent:" + ent["label"]] = 1.0
+            feats[keys["ent:" + ent["label"]]] = 1.0
         rows = [lx[12] for lx in lexemes if lx[12] >= 0] if self.embeddings is not None else None
         return feats, {"positive": positive, "negative": negative}, rows
 
@@ -195,8 +290,11 @@ def _valence(form: str, text: str, lexicon: Mapping[str, float]) -> float:
     return 0.0
 
 
-def _lexicon_features(feats: dict[str, float], valences: list[tuple[int, float]], but_at: int, n_excl: int) -> None:
-    """VADER's aggregation: 'but' halves what precedes it and raises what follows; '!' amplifies."""
+def _lexicon_features(feats: dict[Hashable, float], valences: list[tuple[int, float]], but_at: int, n_excl: int,
+                      keys: Mapping[str, Hashable] | None = None) -> None:
+    """VADER's aggregation: 'but' halves what precedes it and raises what follows; '!' amplifies.
+    `keys` maps each feature name to the key it is stored under (`_Keys`); none: the name."""
+    keys = keys if keys is not None else _Keys(None)
     pos = neg = 0.0
     for i, v in valences:
         if but_at >= 0:
@@ -210,17 +308,17 @@ def _lexicon_features(feats: dict[str, float], valences: list[tuple[int, float]]
         total += (1 if total > 0 else -1) * min(n_excl, 4) * 0.292
     compound = total / math.sqrt(total * total + 15)
     if pos:
-        feats["lex:pos"] = min(pos / 4, 2.0)
+        feats[keys["lex:pos"]] = min(pos / 4, 2.0)
     if neg:
-        feats["lex:neg"] = min(neg / 4, 2.0)
+        feats[keys["lex:neg"]] = min(neg / 4, 2.0)
     if compound > 0.05:
-        feats["lex:compound+"] = compound
+        feats[keys["lex:compound+"]] = compound
     elif compound < -0.05:
-        feats["lex:compound-"] = -compound
+        feats[keys["lex:compound-"]] = -compound
     else:
-        feats["lex:flat"] = 1.0
+        feats[keys["lex:flat"]] = 1.0
     if pos and neg:
-        feats["lex:mixed"] = 1.0
+        feats[keys["lex:mixed"]] = 1.0
 
 
 POLAR_FEATURES = {"lex:pos": "positive", "lex:compound+": "positive", "lex:neg": "negative", "lex:compound-": "negative"}

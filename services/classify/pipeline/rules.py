@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from spacy.attrs import LOWER
@@ -192,10 +194,9 @@ class CueMatcher:
 
     def _needs_matcher(self, lowers: list[int], labels: set[str]) -> bool:
         """Whether some gate is open: all its word sets and entity types occur in the post."""
-        bits = 0
-        table = self._gate_bits
-        for key in table.keys() & lowers:
-            bits |= table[key]
+        # OR of the bits of every word, in C: a repeated word adds nothing (`dict.keys() & list`
+        # copied the whole table into a new set per post)
+        bits = reduce(or_, filter(None, map(self._gate_bits.get, lowers)), 0)
         for mask, ents in self._gates:
             if bits & mask == mask and (not ents or labels.issuperset(ents)):
                 return True
@@ -205,10 +206,13 @@ class CueMatcher:
         doc._.cues = self.find(doc, doc.ents)
         return doc
 
-    def find(self, doc: Doc, ents: tuple[Span, ...], lowers: list[int] | None = None) -> dict[str, list[str]]:
-        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}. `ents` is `doc.ents` and
-        `lowers` the Doc's LOWER ids: the classifier's batch path passes both, as it knows when
-        there are no entities and reads the token attributes once for every component."""
+    def find(self, doc: Doc, ents: tuple[Span, ...], lowers: list[int] | None = None,
+             orths: list[int] | None = None) -> dict[str, list[str]]:
+        """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}. `ents` is `doc.ents`,
+        `lowers` and `orths` the Doc's LOWER and ORTH ids: the classifier's batch path passes
+        them, as it knows when there are no entities and reads the token attributes once for
+        every component. With `orths`, a one-token cue's text is its ORTH string (what
+        `doc[i:i + 1].text` returns) without a Span and a Token object per cue."""
         cues: dict[str, list[str]] = defaultdict(list)
         found = list(self.phrases(doc))
         labels = {e.label_ for e in ents}
@@ -225,7 +229,8 @@ class CueMatcher:
             if label.startswith("flag:") and (negated(doc, start) or any(
                     f == label[5:] and s < end and start < e for f, s, e in vetoes)):
                 continue
-            cues[label].append(doc[start:end].text.lower())
+            text = strings[orths[start]] if orths is not None and end == start + 1 else doc[start:end].text
+            cues[label].append(text.lower())
         if "COMPETITOR" in labels:
             cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
         return {k: _unique(v) for k, v in cues.items()}
