@@ -8,6 +8,7 @@ next step, and a clock that pauses, resumes or is retargeted never fires a step 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -63,14 +64,23 @@ async def save_states(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...
     """Upsert `state_row`s."""
     if not rows:
         return
-    await conn.executemany(
+    columns = list(zip(*rows, strict=True))
+    columns[7] = [orjson.dumps(tags).decode() for tags in columns[7]]  # ragged: one JSON array each
+    await conn.execute(  # one statement for the batch, as save_clocks: see _upsert_clocks
         """INSERT INTO sla_cases (case_id, status, policy, priority, department, channel, public, tags, opened_at,
                                   first_response_due_at, first_responded, cycles)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+           SELECT t.case_id, t.status, t.policy, t.priority, t.department, t.channel, t.public,
+                  ARRAY(SELECT jsonb_array_elements_text(t.tags::jsonb)), t.opened_at, t.first_response_due_at,
+                  t.first_responded, t.cycles::jsonb
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[],
+                         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[])
+                  AS t(case_id, status, policy, priority, department, channel, public, tags, opened_at,
+                       first_response_due_at, first_responded, cycles)
            ON CONFLICT (case_id) DO UPDATE SET status = EXCLUDED.status, policy = EXCLUDED.policy,
                priority = EXCLUDED.priority, department = EXCLUDED.department, channel = EXCLUDED.channel,
                public = EXCLUDED.public, tags = EXCLUDED.tags, first_response_due_at = EXCLUDED.first_response_due_at,
-               first_responded = EXCLUDED.first_responded, cycles = EXCLUDED.cycles, updated_at = now()""", rows)
+               first_responded = EXCLUDED.first_responded, cycles = EXCLUDED.cycles, updated_at = now()""",
+        *[list(column) for column in columns])
 
 
 def steps_json(effect: Armed) -> list[dict[str, object]]:
@@ -105,19 +115,41 @@ async def save_clocks(conn: asyncpg.Connection, changes: Sequence[tuple[CaseSla,
     for s, effect in changes:
         last[(s.case_id, effect.clock.kind, effect.clock.cycle)] = (s, effect)
     rows = [_row(s, e, fired.get(key, set())) for key, (s, e) in sorted(last.items())]
-    if not rows:
-        return
-    await conn.executemany(
-        """INSERT INTO sla_timers (case_id, kind, cycle, department, priority, channel, policy, started_at, target_s,
-                                   elapsed_s, resumed_at, last_change_at, due_at, breach_at, steps, state, stopped_at,
-                                   outcome, latency_s)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, coalesce($15::jsonb, '[]'), $16, $17,
-                   $18, $19)
+    running = [r for r in rows if r[_STEPS] is not None]
+    ended = [r for r in rows if r[_STEPS] is None]
+    for group, keep_steps in ((running, False), (ended, True)):
+        if group:
+            await conn.execute(_upsert_clocks(keep_steps), *[list(column) for column in zip(*group, strict=True)])
+
+
+_CLOCK_COLUMNS = (("case_id", "uuid"), ("kind", "text"), ("cycle", "int"), ("department", "text"),
+                  ("priority", "text"), ("channel", "text"), ("policy", "text"), ("started_at", "timestamptz"),
+                  ("target_s", "float8"), ("elapsed_s", "float8"), ("resumed_at", "timestamptz"),
+                  ("last_change_at", "timestamptz"), ("due_at", "timestamptz"), ("breach_at", "timestamptz"),
+                  ("steps", "text"), ("state", "text"), ("stopped_at", "timestamptz"), ("outcome", "text"),
+                  ("latency_s", "float8"))
+_STEPS = [name for name, _ in _CLOCK_COLUMNS].index("steps")  # None in an ended clock's `_row`
+
+
+@functools.cache
+def _upsert_clocks(keep_steps: bool) -> str:
+    """One statement for a batch's clocks (`_row`s as column arrays), not one per clock.
+
+    Bind and execute per row made this upsert notify's costliest statement: on the local
+    server 20-25 us of PostgreSQL CPU per new clock row, 8-12 us when the rows come as arrays
+    (`unnest`). An ended clock (`keep_steps`) keeps the steps it had: its row has none.
+    """
+    names = ", ".join(name for name, _ in _CLOCK_COLUMNS)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(_CLOCK_COLUMNS, start=1))
+    values = ", ".join("coalesce(t.steps::jsonb, '[]')" if name == "steps" else f"t.{name}"
+                       for name, _ in _CLOCK_COLUMNS)
+    return f"""INSERT INTO sla_timers ({names})
+           SELECT {values} FROM unnest({arrays}) AS t({names})
            ON CONFLICT (case_id, kind, cycle) DO UPDATE SET department = EXCLUDED.department,
                priority = EXCLUDED.priority, channel = EXCLUDED.channel, policy = EXCLUDED.policy,
                target_s = EXCLUDED.target_s, elapsed_s = EXCLUDED.elapsed_s, resumed_at = EXCLUDED.resumed_at,
                last_change_at = EXCLUDED.last_change_at, due_at = EXCLUDED.due_at,
                breach_at = coalesce(EXCLUDED.breach_at, sla_timers.breach_at),
-               steps = CASE WHEN $15::jsonb IS NULL THEN sla_timers.steps ELSE EXCLUDED.steps END,
+               steps = {"sla_timers.steps" if keep_steps else "EXCLUDED.steps"},
                state = EXCLUDED.state, stopped_at = EXCLUDED.stopped_at, outcome = EXCLUDED.outcome,
-               latency_s = EXCLUDED.latency_s, updated_at = now()""", rows)
+               latency_s = EXCLUDED.latency_s, updated_at = now()"""
