@@ -8,6 +8,7 @@ Nothing here touches the database, so the threading rules are unit-tested direct
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,9 +48,20 @@ class CaseState:
 
     @classmethod
     def from_row(cls, row: Any) -> CaseState:
-        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name not in ("is_new", "changed")
-                      and f.name in row.keys()} | {"id": str(row["id"]), "departments": list(row["departments"]),
-                                                    "tags": list(row["tags"]), "flags": list(row["flags"])})
+        """A case from a `cases` row (columns the row lacks keep their defaults).
+
+        The stored columns are looked up once per row's shape, not once per field and row: route
+        loads every candidate case of a batch (a few hundred) through here."""
+        kwargs = {name: row[name] for name in _stored_columns(tuple(row.keys()))}
+        kwargs.update(id=str(row["id"]), departments=list(row["departments"]), tags=list(row["tags"]),
+                      flags=list(row["flags"]))
+        return cls(**kwargs)
+
+
+@functools.cache
+def _stored_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The CaseState fields among a row's columns (never the in-memory flags)."""
+    return tuple(f.name for f in dataclasses.fields(CaseState) if f.name in columns and f.name not in ("is_new", "changed"))
 
 
 @dataclasses.dataclass(frozen=True)
