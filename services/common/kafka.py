@@ -243,7 +243,9 @@ class Publisher:
             else:  # one post (ingest), or unkeyed rows: the producer's per-record path
                 futures = [await self._producer.send(topic, value=value, key=key.encode() if key is not None else None,
                                                      headers=headers) for topic, key, headers, value in rows]
-            if futures:
+            if len(futures) == 1:  # one post: no gathering future
+                await futures[0]
+            elif futures:
                 await asyncio.gather(*futures)
         except KafkaError as exc:
             raise _publish_error(exc) from exc

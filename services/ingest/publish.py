@@ -91,8 +91,9 @@ class IngestPublisher:
                 duplicates += 1
             else:
                 items.append((RESPONSES, response_event(response)))
-        if items:
-            await asyncio.wait_for(self.publisher.publish_many(items), timeout_s)
+        if items:  # asyncio.timeout, not wait_for: no task per request
+            async with asyncio.timeout(timeout_s):
+                await self.publisher.publish_many(items)
         for _, event in items:
             self.recent.add(event.data["id"])
         for mention in parsed.mentions:
