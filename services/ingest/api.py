@@ -133,8 +133,12 @@ class IngestApi:
             raise Rejected(problem(400, "invalid-json", "Body is not valid JSON", str(exc)), "invalid_json") from exc
 
     async def _run(self, attempt: Attempt, handler: Callable[[datetime], Awaitable[Parsed]],
-                   status: int) -> web.Response:
-        """Parse (422 on InvalidInput), publish (503/413), answer; count every outcome by channel."""
+                   status: int, single: str | None = None) -> web.Response:
+        """Parse (422 on InvalidInput), publish (503/413), answer; count every outcome by channel.
+
+        `single` ("mentions" or "responses"): the v1 answer of the one-post endpoints,
+        `{"id": …, "duplicate": bool}`, instead of the summary the webhooks get.
+        """
         received_at = utcnow()
         started = time.perf_counter()
         try:
@@ -171,8 +175,13 @@ class IngestApi:
         finally:
             self.in_flight -= 1
         self.metrics.pipeline_latency.labels("ingest").observe(time.perf_counter() - started)
-        body: dict[str, Any] = {"mentions": published.mention_ids, "responses": published.response_ids,
-                                "ignored": len(parsed.ignored), "duplicates": published.duplicates}
+        body: dict[str, Any]
+        if single is not None:
+            ids = published.mention_ids if single == "mentions" else published.response_ids
+            body = {"id": ids[0], "duplicate": published.duplicates > 0}
+        else:
+            body = {"mentions": published.mention_ids, "responses": published.response_ids,
+                    "ignored": len(parsed.ignored), "duplicates": published.duplicates}
         return web.Response(status=status, content_type="application/json", body=orjson.dumps(body))
 
     # -- endpoints -----------------------------------------------------------------------
@@ -188,7 +197,7 @@ class IngestApi:
                 attempt.channel = body["channel"]
             return Parsed(mentions=[parse_generic_mention(body, received_at)])
 
-        return _single(await self._run(attempt, handle, 202), "mentions")
+        return await self._run(attempt, handle, 202, single="mentions")
 
     async def post_response(self, request: web.Request) -> web.Response:
         async def handle(received_at: datetime) -> Parsed:
@@ -196,7 +205,7 @@ class IngestApi:
             self._content_type(request, JSON)
             return Parsed(responses=[parse_response(self._json(await self._body(request)), received_at)])
 
-        return _single(await self._run(Attempt("responses", "invalid-response"), handle, 202), "responses")
+        return await self._run(Attempt("responses", "invalid-response"), handle, 202, single="responses")
 
     async def x_crc(self, request: web.Request) -> web.Response:
         """X's Challenge-Response Check: prove we hold the consumer secret."""
@@ -296,11 +305,3 @@ class IngestApi:
             raise Rejected(problem(400, "invalid-form", "Body is not a valid form", str(exc)[:200]),
                            "invalid_form") from exc
 
-
-def _single(response: web.Response, kind: str) -> web.Response:
-    """The v1 answer of the one-post endpoints: `{"id": …, "duplicate": bool}`."""
-    if response.status != 202:
-        return response
-    summary = orjson.loads(response.body)  # type: ignore[arg-type]
-    body = {"id": summary[kind][0], "duplicate": summary["duplicates"] > 0}
-    return web.Response(status=202, content_type="application/json", body=orjson.dumps(body))
