@@ -110,7 +110,8 @@ class OutboxRelay:
         if not written.ids:
             return
         await self.publisher.publish_rows(written.rows)
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await _commit_without_waiting_for_disk(conn)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", written.ids)
         for topic, *_ in written.rows:
             self.metrics.outbox_published.labels(topic).inc()
@@ -126,6 +127,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self._publish_rows(rows)
+            await _commit_without_waiting_for_disk(conn)
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         for r in rows:
             self.metrics.outbox_published.labels(r["topic"]).inc()
@@ -152,3 +154,14 @@ class OutboxRelay:
                 await asyncio.wait_for(stop.wait(), interval_s)
             except TimeoutError:
                 pass
+
+
+async def _commit_without_waiting_for_disk(conn: asyncpg.Connection) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk.
+
+    Only for deleting rows already published: if the server crashes before the WAL is
+    flushed, the delete is lost and the rows are published again with the same `ce_id`,
+    which at-least-once delivery allows. Waiting for the flush (about 1.4 ms a commit on the
+    development machine) held route and notify idle once per batch for nothing.
+    """
+    await conn.execute("SET LOCAL synchronous_commit = off")
