@@ -154,3 +154,39 @@ async def test_case_updates_of_a_new_mention_write_no_index_entry(db):
         updated, hot = await db.fetchrow("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
                                          "WHERE relname = 'cases'")
     assert (updated, hot) == (10, 10)
+
+
+async def test_mentions_copied_in_and_a_row_already_there_skipped_not_failed(db):
+    """Mentions go in by COPY; when one is already there (another replica routed it during a
+    rebalance, or a producer reused a post's channel and id under another mention id) the
+    savepoint rolls the COPY back and the row-by-row insert skips that row alone."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.route.state import CaseState
+    from services.route.store import insert_mentions, write_cases
+
+    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+    def row(mention_id: str, external_id: str, text: str) -> tuple:
+        return (mention_id, case.id, "x", external_id, None, None, author, text, "en", None, at, at,
+                '{"sentiment": {"label": "negative"}}', "null")
+
+    async with db.transaction():
+        author = await db.fetchval("INSERT INTO authors (channel, external_id, person_id) VALUES ('x', 'cp-1', 1) "
+                                   "RETURNING id")
+        case = CaseState(id="018f0000-0000-7000-8000-0000000000c1", status="open", department="billing",
+                         departments=["billing"], priority="normal", priority_score=40, channel="x", author_id=author,
+                         person_id=author, conversation_key="x:cp-1", sla_policy="default", opened_at=at,
+                         last_mention_at=at, first_response_due_at=at + timedelta(hours=1), mention_count=1,
+                         is_new=True, changed=True)
+        await write_cases(db, [case])
+        await insert_mentions(db, [row("00000000-0000-5000-8000-000000000001", "p1", "first"),
+                                   row("00000000-0000-5000-8000-000000000002", "p2", "second")])
+        # p2 again under another id (the unique (channel, external_id) refuses the COPY), and a new p3
+        await insert_mentions(db, [row("00000000-0000-5000-8000-000000000003", "p2", "second, reused id"),
+                                   row("00000000-0000-5000-8000-000000000004", "p3", "third")])
+        rows = await db.fetch("SELECT external_id, text, classification->'sentiment'->>'label' AS label, raw "
+                              "FROM mentions WHERE case_id = $1 ORDER BY external_id", case.id)
+    assert [(r["external_id"], r["text"], r["label"]) for r in rows] == [
+        ("p1", "first", "negative"), ("p2", "second", "negative"), ("p3", "third", "negative")]
+    assert all(r["raw"] == "null" for r in rows)  # jsonb null, as the insert stored it
