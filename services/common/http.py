@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -42,7 +43,12 @@ async def problem_middleware(request: web.Request, handler: Callable[[web.Reques
 
 
 def timing_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Request latency by route template (bounded labels: never the raw path)."""
+    """Request latency by route template (bounded labels: never the raw path).
+
+    Each (endpoint, method, status) histogram child is looked up once and kept: `labels()`
+    cost 1.4 us of ingest's per-post work. The key set is bounded like the labels themselves.
+    """
+    children: dict[tuple[str, str, int], Any] = {}
 
     @web.middleware
     async def middleware(request: web.Request,
@@ -50,9 +56,11 @@ def timing_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRes
         started = time.perf_counter()
         response = await handler(request)
         resource = request.match_info.route.resource
-        endpoint = resource.canonical if resource is not None else "unmatched"
-        metrics.http_request_duration.labels(endpoint, request.method, str(response.status)).observe(
-            time.perf_counter() - started)
+        key = (resource.canonical if resource is not None else "unmatched", request.method, response.status)
+        child = children.get(key)
+        if child is None:
+            child = children[key] = metrics.http_request_duration.labels(key[0], key[1], str(key[2]))
+        child.observe(time.perf_counter() - started)
         return response
 
     return middleware

@@ -76,6 +76,7 @@ class IngestApi:
                  tokens: dict[str, str]) -> None:
         self.settings = settings
         self.metrics = metrics
+        self._latency = metrics.pipeline_latency.labels("ingest")  # looked up once, observed per post
         self._publisher = publisher
         self.tokens = tokens
         self.brands = BrandAccounts(settings.ingest_brand_accounts)
@@ -174,7 +175,7 @@ class IngestApi:
                            headers={"Retry-After": str(self.settings.ingest_retry_after_s)})
         finally:
             self.in_flight -= 1
-        self.metrics.pipeline_latency.labels("ingest").observe(time.perf_counter() - started)
+        self._latency.observe(time.perf_counter() - started)
         body: dict[str, Any]
         if single is not None:
             ids = published.mention_ids if single == "mentions" else published.response_ids

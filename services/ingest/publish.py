@@ -76,6 +76,7 @@ class IngestPublisher:
         self.publisher = publisher
         self.metrics = metrics
         self.recent = RecentIds(recent_capacity)
+        self._ingested: dict[str, Any] = {}  # channel -> its heatdesk_mentions_ingested_total child
 
     async def publish(self, parsed: Parsed, timeout_s: float) -> Published:
         """Publish what is new; return once the broker acknowledged all of it (or raise)."""
@@ -97,7 +98,10 @@ class IngestPublisher:
         for _, event in items:
             self.recent.add(event.data["id"])
         for mention in parsed.mentions:
-            self.metrics.mentions_ingested.labels(mention["channel"]).inc()
+            counter = self._ingested.get(mention["channel"])
+            if counter is None:  # one `labels()` per channel, not per post
+                counter = self._ingested[mention["channel"]] = self.metrics.mentions_ingested.labels(mention["channel"])
+            counter.inc()
         for response in parsed.responses:
             self.metrics.responses_ingested.labels(response["channel"]).inc()
         if duplicates:
