@@ -176,8 +176,8 @@ async def insert_mentions(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ..
     COPY inside a savepoint, and only if a row is already there (another replica routed it
     during a rebalance, or a producer reused a post's channel and id under another mention
     id) the row-by-row insert that skips it. The batch has already left out the mentions it
-    found routed, so the fallback is rare; COPY costs PostgreSQL 15.0-18.3 us a row against
-    the insert's 21.7-23.3 (300-row batches, the savepoint included).
+    found routed, so the fallback is rare. PostgreSQL's CPU per row in 300-row batches: 16.7-18.3 us
+    for COPY with its savepoint, 21.7-23.3 for the insert.
     """
     if not rows:
         return

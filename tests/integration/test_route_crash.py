@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,6 +25,8 @@ from services.common.envelope import header_map
 from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, department_topic
 from services.route.app import RouteService
 from services.route.settings import RouteSettings
+from services.route.state import CaseState
+from services.route.store import insert_mentions, write_cases
 from tests.integration.test_route import classified_event
 from tests.support import Running, produce_events, read_topic, wait_for
 
@@ -128,28 +131,31 @@ async def test_outbox_rows_of_a_few_kilobytes_stay_inline_and_uncompressed(db):
     assert compression is None
 
 
+AT = datetime(2026, 11, 24, 12, tzinfo=UTC)
+
+
+async def _new_case(db, author_external_id: str, case_id: str) -> CaseState:
+    """An author and a freshly written open case of theirs, opened at AT."""
+    author = await db.fetchval("INSERT INTO authors (channel, external_id, person_id) VALUES ('x', $1, 1) "
+                               "RETURNING id", author_external_id)
+    case = CaseState(id=case_id, status="open", department="billing", departments=["billing"], priority="normal",
+                     priority_score=40, channel="x", author_id=author, person_id=author,
+                     conversation_key=f"x:{author_external_id}", sla_policy="default", opened_at=AT,
+                     last_mention_at=AT, first_response_due_at=AT + timedelta(hours=1), mention_count=1, is_new=True,
+                     changed=True)
+    await write_cases(db, [case])
+    return case
+
+
 async def test_case_updates_of_a_new_mention_write_no_index_entry(db):
     """Migration 0008: a mention added to a case changes last_mention_at and its counts, none of
     them indexed any more, so the update is HOT (heap only). Before, every case update wrote an
     entry into each of the table's seven indexes."""
-    from datetime import UTC, datetime, timedelta
-
-    from services.route.state import CaseState
-    from services.route.store import write_cases
-
-    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
     async with db.transaction():
-        author = await db.fetchval("INSERT INTO authors (channel, external_id, person_id) VALUES ('x', 'hot-1', 1) "
-                                   "RETURNING id")
-        case = CaseState(id="018f0000-0000-7000-8000-000000000001", status="open", department="billing",
-                         departments=["billing"], priority="normal", priority_score=40, channel="x", author_id=author,
-                         person_id=author, conversation_key="x:hot-1", sla_policy="default", opened_at=at,
-                         last_mention_at=at, first_response_due_at=at + timedelta(hours=1), mention_count=1,
-                         is_new=True, changed=True)
-        await write_cases(db, [case])
+        case = await _new_case(db, "hot-1", "018f0000-0000-7000-8000-000000000001")
         case.is_new = False
         for n in range(2, 12):
-            case.last_mention_at, case.mention_count = at + timedelta(minutes=n), n
+            case.last_mention_at, case.mention_count = AT + timedelta(minutes=n), n
             await write_cases(db, [case])
         updated, hot = await db.fetchrow("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
                                          "WHERE relname = 'cases'")
@@ -160,26 +166,12 @@ async def test_mentions_copied_in_and_a_row_already_there_skipped_not_failed(db)
     """Mentions go in by COPY; when one is already there (another replica routed it during a
     rebalance, or a producer reused a post's channel and id under another mention id) the
     savepoint rolls the COPY back and the row-by-row insert skips that row alone."""
-    from datetime import UTC, datetime, timedelta
-
-    from services.route.state import CaseState
-    from services.route.store import insert_mentions, write_cases
-
-    at = datetime(2026, 11, 24, 12, tzinfo=UTC)
-
     def row(mention_id: str, external_id: str, text: str) -> tuple:
-        return (mention_id, case.id, "x", external_id, None, None, author, text, "en", None, at, at,
+        return (mention_id, case.id, "x", external_id, None, None, case.author_id, text, "en", None, AT, AT,
                 '{"sentiment": {"label": "negative"}}', "null")
 
     async with db.transaction():
-        author = await db.fetchval("INSERT INTO authors (channel, external_id, person_id) VALUES ('x', 'cp-1', 1) "
-                                   "RETURNING id")
-        case = CaseState(id="018f0000-0000-7000-8000-0000000000c1", status="open", department="billing",
-                         departments=["billing"], priority="normal", priority_score=40, channel="x", author_id=author,
-                         person_id=author, conversation_key="x:cp-1", sla_policy="default", opened_at=at,
-                         last_mention_at=at, first_response_due_at=at + timedelta(hours=1), mention_count=1,
-                         is_new=True, changed=True)
-        await write_cases(db, [case])
+        case = await _new_case(db, "cp-1", "018f0000-0000-7000-8000-0000000000c1")
         await insert_mentions(db, [row("00000000-0000-5000-8000-000000000001", "p1", "first"),
                                    row("00000000-0000-5000-8000-000000000002", "p2", "second")])
         # p2 again under another id (the unique (channel, external_id) refuses the COPY), and a new p3
