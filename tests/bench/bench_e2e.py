@@ -5,8 +5,8 @@ HTTP like `heatdesk replay` feeds them, beside a relay chain of the same hops do
   sent as fast as ingest accepts (64 requests in flight, keep-alive).
 - Relay chain, same run, same broker: HTTP 202 after the broker's ack -> topic -> copy ->
   topic -> copy -> topic -> copy -> topic, one copy per consuming service (classify, route,
-  notify), each consumer waiting at the broker as long as the services' consumers do; the
-  pipeline's throughput is reported as a fraction of it.
+  notify), each hop with the services' own Kafka clients and settings (tests/bench/relay.py);
+  the pipeline's throughput is reported as a fraction of it.
 - Latency at fixed offered loads (open loop): received -> classified (the classified
   record's broker timestamp) -> routed (the mention row's routed_at) -> timer armed (the
   first-response timer row), in ms.
@@ -162,8 +162,7 @@ async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str, b
         http = stack.enter_context(process([sys.executable, "-m", "tests.bench.relay_http", str(port), bootstrap,
                                             topics[0]], {}, logs / "chain0.log"))
         copies = [stack.enter_context(process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[i - 1],
-                                               topics[i], f"c{i}-{tag}", str(fetch_wait)], {},
-                                              logs / f"chain{i}.log"))
+                                               topics[i], f"c{i}-{tag}"], {}, logs / f"chain{i}.log"))
                   for i in range(1, hops + 1)]
         wait_http(f"http://127.0.0.1:{port}/healthz")
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,

@@ -2,11 +2,12 @@
 
 It is the baseline of the route and end-to-end benchmarks: the same consume → produce →
 commit-after-acknowledgement hop on the same broker, with no database and no logic, so
-the figure beside it shows what the work itself costs. Its consumer waits at the broker as
-long as the services' do (`FETCH_MAX_WAIT_MS`, their `HEATDESK_KAFKA_FETCH_MAX_WAIT_MS`): the
-embedded broker holds an empty fetch for the whole wait, so aiokafka's default of 500 ms
-would put up to half a second of idle into each hop and flatter the pipeline beside it.
-Run: python -m tests.bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC GROUP [FETCH_MAX_WAIT_MS]
+the figure beside it shows what the work itself costs. "The same hop" means the services'
+own Kafka clients: the consumer and producer come from `make_consumer`/`make_producer` with
+the same settings (fetch wait, compression, partitioner, batch size) and the records leave
+through the services' `Publisher` (one closed batch per partition). Anything the services'
+hops gain from their client settings, the baseline gains too.
+Run: python -m tests.bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC GROUP
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ import asyncio
 import signal
 import sys
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from services.common import settings as loader
+from services.common.config import ServiceSettings
+from services.common.kafka import Publisher, make_consumer, make_producer
 
 
-async def relay(bootstrap: str, source: str, target: str, group: str, fetch_max_wait_ms: int = 50) -> None:
+async def relay(bootstrap: str, source: str, target: str, group: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest", session_timeout_ms=2000, heartbeat_interval_ms=300,
-                                fetch_max_wait_ms=fetch_max_wait_ms)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
+    settings = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    # A short session, as the services get in the benchmark: the group forms before the clock starts.
+    consumer = make_consumer(settings, "relay", group, [source], session_timeout_ms=2000, heartbeat_interval_ms=300)
+    producer = make_producer(settings, "relay")
+    publisher = Publisher(producer)
     await consumer.start()
     await producer.start()
     try:
@@ -33,9 +37,8 @@ async def relay(bootstrap: str, source: str, target: str, group: str, fetch_max_
             batches = await consumer.getmany(timeout_ms=100, max_records=500)
             if not batches:
                 continue
-            futures = [await producer.send(target, value=r.value, key=r.key, headers=list(r.headers))
-                       for records in batches.values() for r in records]
-            await asyncio.gather(*futures)
+            await publisher.publish_rows([(target, r.key.decode() if r.key is not None else None, list(r.headers),
+                                           r.value) for records in batches.values() for r in records])
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
     finally:
         await consumer.stop()
@@ -43,4 +46,4 @@ async def relay(bootstrap: str, source: str, target: str, group: str, fetch_max_
 
 
 if __name__ == "__main__":
-    asyncio.run(relay(*sys.argv[1:5], *(int(a) for a in sys.argv[5:6])))
+    asyncio.run(relay(*sys.argv[1:5]))

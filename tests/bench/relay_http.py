@@ -1,5 +1,6 @@
 """The first hop of the relay-chain baseline: an aiohttp endpoint that answers 202 after the
-broker acknowledged the record it wrote (one mention per request, like ingest).
+broker acknowledged the record it wrote (one mention per request, like ingest), through a
+producer configured as ingest's (`make_producer`: compression, partitioner, linger, batch size).
 Run: python -m tests.bench.relay_http PORT BOOTSTRAP TOPIC
 """
 
@@ -8,7 +9,10 @@ from __future__ import annotations
 import sys
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
+
+from services.common import settings as loader
+from services.common.config import ServiceSettings
+from services.common.kafka import make_producer
 
 
 def main() -> None:
@@ -16,8 +20,8 @@ def main() -> None:
     app = web.Application()
 
     async def start(app: web.Application) -> None:
-        app["producer"] = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-                                           max_batch_size=256 * 1024)
+        app["producer"] = make_producer(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}),
+                                        "relay-http")
         await app["producer"].start()
 
     async def stop(app: web.Application) -> None:
