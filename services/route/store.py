@@ -168,6 +168,11 @@ def _case_rows(cases: Sequence[CaseState]) -> str:
 
 MENTION_COLUMNS = ("id", "case_id", "channel", "external_id", "conversation_id", "in_reply_to", "author_id", "text",
                    "language", "url", "created_at", "received_at", "classification", "raw")
+_JSONB_MENTION_COLUMNS = ("classification", "raw")  # sent as JSON text
+_INSERT_MENTION = (f"INSERT INTO mentions ({', '.join(MENTION_COLUMNS)}) VALUES ("
+                   + ", ".join(f"${i}::jsonb" if name in _JSONB_MENTION_COLUMNS else f"${i}"
+                               for i, name in enumerate(MENTION_COLUMNS, start=1))
+                   + ") ON CONFLICT DO NOTHING")
 
 
 async def insert_mentions(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -185,11 +190,7 @@ async def insert_mentions(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ..
         async with conn.transaction():
             await conn.copy_records_to_table("mentions", columns=MENTION_COLUMNS, records=rows)
     except asyncpg.UniqueViolationError:
-        await conn.executemany(
-            """INSERT INTO mentions (id, case_id, channel, external_id, conversation_id, in_reply_to, author_id, text,
-                                     language, url, created_at, received_at, classification, raw)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb)
-               ON CONFLICT DO NOTHING""", rows)
+        await conn.executemany(_INSERT_MENTION, rows)
 
 
 async def insert_case_events(conn: asyncpg.Connection, rows: Sequence[tuple[str, datetime, Event]]) -> None:
