@@ -199,6 +199,16 @@ async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str, b
             await consumer.stop()
 
 
+def pair_ratios(pipeline: list[float], chain: list[float]) -> dict[str, Any]:
+    """The pipeline's rate over the chain's burst right after it, for each interleaved pair.
+
+    The headline `ratio` divides the two medians. A pair's bursts run seconds apart, so a
+    pair's ratio cancels the machine's slower drift (its speed moved 15-40 % within a run
+    on the 2-core machine), and the spread over the pairs shows how far one run can be trusted.
+    """
+    return figure([p / c for p, c in zip(pipeline, chain, strict=True)], "ratio", digits=3)
+
+
 def cpu_summary(bursts: list[dict[str, float]]) -> dict[str, Any]:
     """Median CPU ms per mention of each process over the bursts, their sum, and the cores busy.
 
@@ -263,6 +273,7 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
            "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss,
            "cpu_ms_per_mention": cpu_summary(cpu), "relay_chain_cpu_ms_per_mention": cpu_summary(chain_cpu)}
     out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)
+    out["ratio_per_pair"] = pair_ratios(pipeline, chain)
     at_500 = next(x for x in loads if x["offered_per_s"] == 500)["received_to_routed_ms"]
     out["latency_ms"] = {**{k: at_500[k] for k in ("p50", "p95", "p99")}, "offered_per_s": 500,
                          "path": "received -> routed"}
