@@ -26,7 +26,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from services.common.db import is_retriable_db_error
 from services.common.envelope import Event, decode
-from services.common.errors import HeatdeskError, PoisonRecord, RecordRejected
+from services.common.errors import DEADLETTER_REASONS, HeatdeskError, PoisonRecord, RecordRejected
 from services.common.kafka import RECORD_ERRORS, Publisher
 from services.common.metrics import Metrics
 from services.common.timeutil import format_rfc3339, utcnow
@@ -98,6 +98,19 @@ class ConsumeLoop:
         self.healthy = False
         self.last_error = ""
         self._consumed: dict[TopicPartition, int] = {}
+        self._export_zeros()
+
+    def _export_zeros(self) -> None:
+        """Create the counters the alert rules watch at zero, before anything happens.
+
+        A labelled counter is absent until its first increment, and a series that appears
+        at 1 is no increase to `increase()`: the first dead letter of a reason, or the first
+        retried batch after a start, would never fire HeatdeskDeadLettersGrowing or
+        HeatdeskConsumerRetrying.
+        """
+        self.metrics.batch_retries.labels(self.group)
+        for reason in DEADLETTER_REASONS:
+            self.metrics.deadletters.labels(self.stage, reason)
 
     async def readiness(self) -> tuple[bool, str]:
         if not self.healthy:

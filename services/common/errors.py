@@ -59,6 +59,17 @@ class InvalidInput(HeatdeskError):
         self.errors = errors or []
 
 
+#: Every `PoisonRecord.reason` a service raises: the `reason` label of `heatdesk_deadletter_total`.
+#: Consumers export each at zero from the start, so the first dead letter of a kind is an
+#: increase that `increase()` - and the HeatdeskDeadLettersGrowing alert - can see.
+DEADLETTER_REASONS = (
+    "missing_header", "bad_header", "unsupported_specversion", "unsupported_type",  # the CloudEvent envelope
+    "empty_body", "invalid_json", "invalid_body",                                   # the body
+    "schema_violation", "unknown_department",                                      # the event's data
+    "output_rejected", "processing_error",                                         # what the handler made of it
+)
+
+
 class PoisonRecord(HeatdeskError):
     """A record on a topic cannot be processed now or ever (bad JSON, wrong schema version).
 

@@ -24,7 +24,7 @@ from services.common.consumer_loop import Incoming
 from services.common.consumer_service import ConsumerService, every
 from services.common.errors import ConfigError, PoisonRecord
 from services.common.outbox import enqueue
-from services.common.slapolicy import PolicyHolder
+from services.common.slapolicy import KINDS, PolicyHolder
 from services.common.topics import CASE_EVENTS, MENTIONS_CLASSIFIED, EventType
 from services.notify import cases, crisis
 from services.notify.delivery import Deliverer, DeliveryReport
@@ -188,6 +188,7 @@ class NotifyService(ConsumerService):
                     GROUP BY department""", now)
             clocks = await conn.fetch("SELECT kind, state, count(*) AS n FROM sla_timers WHERE state <> 'stopped' "
                                       "GROUP BY kind, state")
+            open_departments = await conn.fetch("SELECT DISTINCT department FROM sla_cases WHERE status <> 'resolved'")
             failed = await conn.fetch("SELECT split_part(target, ':', 1) AS kind, count(*) AS n FROM notifications "
                                       "WHERE status = 'failed' GROUP BY 1")
         m.response_rate.clear()
@@ -199,6 +200,21 @@ class NotifyService(ConsumerService):
         m.notifications_undeliverable.clear()
         for r in failed:
             m.notifications_undeliverable.labels(r["kind"] if r["kind"] in ("webhook", "email") else "other").set(r["n"])
+        self._export_zeros([r["department"] for r in open_departments])
+
+    def _export_zeros(self, departments: Sequence[str]) -> None:
+        """Warning and breach counters at zero for every department with open cases, on every replica.
+
+        A labelled counter is absent until its first increment, and a series that appears at
+        1 is no increase to `increase()`: a department's first breach since this replica
+        started would never fire HeatdeskSLABreaches. Whichever replica's scanner fires a
+        step, it has exported that department's counters since its last gauge refresh.
+        """
+        m = self.metrics
+        for department in departments:
+            for kind in KINDS:
+                m.sla_warnings.labels(department, kind)
+                m.sla_breaches.labels(department, kind)
 
 
     async def housekeeping(self) -> None:

@@ -39,7 +39,7 @@ class NotifySettings(ServiceSettings):
     notify_rate_limit: int = setting(60, "Notifications per target per rate window (0: unlimited)")
     notify_rate_window_s: float = setting(60.0, "Window of the per-target rate limit")
     notify_gauges_interval_s: float = setting(15.0, "How often response rate, open clocks and failed deliveries are "
-                                                    "recomputed")
+                                                    "recomputed, and open cases' departments get breach counters")
     notify_crisis: bool = setting(True, "Detect negative-mention spikes on mentions.classified.v1")
     notify_crisis_window_s: float = setting(900.0, "Crisis window: negative mentions counted over this long (whole minutes)")
     notify_crisis_baseline_s: float = setting(86400.0, "Baseline: the window's usual count over this much history")

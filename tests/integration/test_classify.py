@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -10,10 +11,23 @@ from services.classify.settings import ClassifySettings
 from services.common import settings as loader
 from services.common.embedded import free_port
 from services.common.envelope import Event, header_map
+from services.common.errors import DEADLETTER_REASONS
 from services.common.timeutil import utcnow
 from services.common.topics import DEADLETTER, MENTIONS_CLASSIFIED, MENTIONS_RAW, EventType
 from services.ingest.channels.generic import parse_generic_mention
-from tests.support import Running, count_at_least, events, mention_body, produce, produce_events, read_topic, validate_event
+from tests.support import (
+    Running,
+    count_at_least,
+    events,
+    mention_body,
+    metric_sum,
+    parse_metrics,
+    produce,
+    produce_events,
+    read_topic,
+    validate_event,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +95,30 @@ async def test_poison_records_are_dead_lettered_and_the_partition_moves_on(servi
         assert r.key == b"x:cust-1"
     assert any(r.value == b"{broken" for r in dead)  # the original bytes, untouched
     assert committed == 4
+
+
+async def test_alerted_counters_exist_at_zero_so_the_first_dead_letter_is_an_increase(service_env, broker):
+    """`increase()` sees nothing when a series appears at 1: every dead-letter reason and the
+    retry counter are on /metrics at zero before anything happens, and go 0 -> 1."""
+    svc = _service(service_env)
+    url = f"http://127.0.0.1:{svc.settings.classify_port}/metrics"
+
+    async def scrape() -> dict:
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            return parse_metrics(await resp.text())
+
+    group = svc.settings.classify_group_id
+    async with Running(svc):
+        before = await scrape()
+        for reason in DEADLETTER_REASONS:
+            assert before[("heatdesk_deadletter_total", frozenset({("stage", "classify"), ("reason", reason)}))] == 0
+        assert before[("heatdesk_batch_retries_total", frozenset({("group", group)}))] == 0
+        await produce(broker.bootstrap, MENTIONS_RAW, [(b"x:cust-1", b"{broken", raw_event("z-1", "hi").headers())])
+        after = await wait_for(lambda: _with_dead_letter(scrape))
+    assert metric_sum(after, "heatdesk_deadletter_total", stage="classify", reason="invalid_json") == 1
+    assert metric_sum(after, "heatdesk_deadletter_total", stage="classify") == 1
+
+
+async def _with_dead_letter(scrape) -> dict | None:
+    metrics = await scrape()
+    return metrics if metric_sum(metrics, "heatdesk_deadletter_total", stage="classify") else None

@@ -111,3 +111,24 @@ def test_as_poison_keeps_poison_and_wraps_other_errors():
     wrapped = _as_poison(KeyError("author"))
     assert wrapped.reason == "processing_error"
     assert "KeyError" in wrapped.detail and "author" in wrapped.detail
+
+
+def test_every_dead_letter_reason_raised_is_exported_at_zero():
+    """The consumers export DEADLETTER_REASONS at zero from the start; a reason raised but not
+    listed would appear at 1 on its first dead letter, an increase no alert can see."""
+    import re
+    from pathlib import Path
+
+    from services.common.errors import DEADLETTER_REASONS
+
+    root = Path(__file__).resolve().parents[3] / "services"
+    raised = {m for path in root.rglob("*.py") for m in re.findall(r'PoisonRecord\(\s*"([a-z_]+)"', path.read_text())}
+    assert raised  # the pattern still finds the raise sites
+    assert raised <= set(DEADLETTER_REASONS), raised - set(DEADLETTER_REASONS)
+    assert {_as_poison(RuntimeError("x")).reason, _as_poison(_rejected()).reason} <= set(DEADLETTER_REASONS)
+
+
+def _rejected() -> BaseException:
+    from services.common.errors import RecordRejected
+
+    return RecordRejected("too large")
