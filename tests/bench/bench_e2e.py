@@ -329,8 +329,7 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
            "cpu_ms_per_mention": cpu_summary(cpu), "relay_chain_cpu_ms_per_mention": cpu_summary(chain_cpu)}
     out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)
     out["ratio_per_pair"] = pair_ratios(pipeline, chain)
-    # Until 2026-11-24 the section reported this average (the chain then stopped its clock when
-    # a consumer had read the last record, not when the last hop had written it).
+    # Until 2026-11-24 (17:00 UTC) this average was the section's throughput.
     out["first_post_to_last_delivery"] = {
         "mentions_per_s": figure(pipeline_avg, "mentions/s"), "relay_chain_per_s": figure(chain_avg, "mentions/s"),
         "ratio": round(statistics.median(pipeline_avg) / statistics.median(chain_avg), 3)}
