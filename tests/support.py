@@ -111,7 +111,10 @@ def mention_body(external_id: str, text: str, *, channel: str = "x", author_id: 
     return body
 
 
-def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Metrics = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse_metrics(text: str) -> Metrics:
     """Prometheus text exposition → {(name, labels): value} via the official parser."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -122,7 +125,16 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
     return out
 
 
-def metric_sum(metrics: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+async def scrape_metrics(url: str, holds: Callable[[Metrics], Any] = lambda m: True) -> Metrics | None:
+    """GET a service's /metrics over HTTP and parse it; None when `holds` is false of it (for `wait_for`)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        metrics = parse_metrics(await resp.text())
+    return metrics if holds(metrics) else None
+
+
+def metric_sum(metrics: Metrics, name: str, **labels: str) -> float:
     want = set(labels.items())
     return sum(v for (n, ls), v in metrics.items() if n == name and want <= set(ls))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -21,10 +20,10 @@ from tests.support import (
     events,
     mention_body,
     metric_sum,
-    parse_metrics,
     produce,
     produce_events,
     read_topic,
+    scrape_metrics,
     validate_event,
     wait_for,
 )
@@ -102,23 +101,15 @@ async def test_alerted_counters_exist_at_zero_so_the_first_dead_letter_is_an_inc
     retry counter are on /metrics at zero before anything happens, and go 0 -> 1."""
     svc = _service(service_env)
     url = f"http://127.0.0.1:{svc.settings.classify_port}/metrics"
-
-    async def scrape() -> dict:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            return parse_metrics(await resp.text())
-
     group = svc.settings.classify_group_id
     async with Running(svc):
-        before = await scrape()
+        before = await scrape_metrics(url)
+        assert before is not None
         for reason in DEADLETTER_REASONS:
             assert before[("heatdesk_deadletter_total", frozenset({("stage", "classify"), ("reason", reason)}))] == 0
         assert before[("heatdesk_batch_retries_total", frozenset({("group", group)}))] == 0
         await produce(broker.bootstrap, MENTIONS_RAW, [(b"x:cust-1", b"{broken", raw_event("z-1", "hi").headers())])
-        after = await wait_for(lambda: _with_dead_letter(scrape))
+        after = await wait_for(lambda: scrape_metrics(
+            url, lambda m: metric_sum(m, "heatdesk_deadletter_total", stage="classify")))
     assert metric_sum(after, "heatdesk_deadletter_total", stage="classify", reason="invalid_json") == 1
     assert metric_sum(after, "heatdesk_deadletter_total", stage="classify") == 1
-
-
-async def _with_dead_letter(scrape) -> dict | None:
-    metrics = await scrape()
-    return metrics if metric_sum(metrics, "heatdesk_deadletter_total", stage="classify") else None

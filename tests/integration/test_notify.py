@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import aiohttp
 import pytest
 
 from services.common import settings as loader
@@ -18,7 +17,16 @@ from services.common.topics import CASE_EVENTS, SLA_ALERTS, EventType
 from services.notify.app import NotifyService
 from services.notify.settings import NotifySettings
 from tests.integration.test_notify_helpers import Receiver
-from tests.support import Running, events, metric_sum, parse_metrics, produce_events, read_topic, validate_event, wait_for
+from tests.support import (
+    Running,
+    events,
+    metric_sum,
+    produce_events,
+    read_topic,
+    scrape_metrics,
+    validate_event,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -91,25 +99,16 @@ async def test_breach_counters_exist_at_zero_for_departments_with_open_cases(ser
     svc = _service(service_env, "", HEATDESK_NOTIFY_GAUGES_INTERVAL_S="0.2")
     url = f"http://127.0.0.1:{svc.settings.notify_port}/metrics"
 
-    async def scrape() -> dict:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            return parse_metrics(await resp.text())
-
     def breaches(metrics: dict, department: str, kind: str = "first_response") -> float | None:
         return metrics.get(("heatdesk_sla_breaches_total", frozenset({("department", department), ("kind", kind)})))
 
     async with Running(svc):
-        assert metric_sum(await scrape(), "heatdesk_sla_breaches_total") == 0  # no open case: no department yet
+        assert metric_sum(await scrape_metrics(url), "heatdesk_sla_breaches_total") == 0  # no open case: no series
         await produce_events(broker.bootstrap, CASE_EVENTS, [opened_event(3.0, department="product")])
-        armed = await wait_for(lambda: _when(scrape, lambda m: breaches(m, "product") is not None))
+        armed = await wait_for(lambda: scrape_metrics(url, lambda m: breaches(m, "product") is not None))
         assert breaches(armed, "product") == 0  # exported before the breach...
         for kind in KINDS:
             assert breaches(armed, "product", kind) == 0
             assert armed[("heatdesk_sla_warnings_total", frozenset({("department", "product"), ("kind", kind)}))] == 0
-        fired = await wait_for(lambda: _when(scrape, lambda m: breaches(m, "product")), timeout=30)
+        fired = await wait_for(lambda: scrape_metrics(url, lambda m: breaches(m, "product")), timeout=30)
     assert breaches(fired, "product") == 1  # ...so the breach is 0 -> 1
-
-
-async def _when(scrape, holds) -> dict | None:
-    metrics = await scrape()
-    return metrics if holds(metrics) else None
