@@ -15,7 +15,7 @@ from typing import Any
 from services.common.channels import conversation_key
 from services.common.envelope import Event
 from services.common.kafka import Publisher
-from services.common.metrics import Metrics
+from services.common.metrics import Children, Metrics
 from services.common.timeutil import parse_rfc3339
 from services.common.topics import MENTIONS_RAW, RESPONSES, EventType
 from services.ingest.channels.common import Parsed
@@ -76,7 +76,8 @@ class IngestPublisher:
         self.publisher = publisher
         self.metrics = metrics
         self.recent = RecentIds(recent_capacity)
-        self._ingested: dict[str, Any] = {}  # channel -> its heatdesk_mentions_ingested_total child
+        self._ingested = Children(metrics.mentions_ingested)  # by channel, looked up once each
+        self._responses = Children(metrics.responses_ingested)
 
     async def publish(self, parsed: Parsed, timeout_s: float) -> Published:
         """Publish what is new; return once the broker acknowledged all of it (or raise)."""
@@ -98,12 +99,9 @@ class IngestPublisher:
         for _, event in items:
             self.recent.add(event.data["id"])
         for mention in parsed.mentions:
-            counter = self._ingested.get(mention["channel"])
-            if counter is None:  # one `labels()` per channel, not per post
-                counter = self._ingested[mention["channel"]] = self.metrics.mentions_ingested.labels(mention["channel"])
-            counter.inc()
+            self._ingested(mention["channel"]).inc()
         for response in parsed.responses:
-            self.metrics.responses_ingested.labels(response["channel"]).inc()
+            self._responses(response["channel"]).inc()
         if duplicates:
             self.metrics.duplicates_skipped.inc(duplicates)
         return Published([m["id"] for m in parsed.mentions], [r["id"] for r in parsed.responses], duplicates)
