@@ -45,10 +45,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="word vectors from `python -m services.classify.distill` (default: the package's "
                         "models/embeddings.npz)")
     t.add_argument("--no-embeddings", action="store_true", help="train without the word-vector block")
+    t.add_argument("--cfpb-extra", type=Path, default=None,
+                   help="JSONL of CFPB narratives collected from public extracts (see services/classify/models/README.md)")
     t.set_defaults(handler=cmd_train)
 
     e = subparsers.add_parser("evaluate", help="precision/recall/F1 and confusion matrices of the classifier")
-    e.add_argument("--input", type=Path, default=DEFAULT_LABELLED, help="labelled JSONL (gold sentiment/intent/department/flags)")
+    e.description = ("Without --input: the scorecard (the real-customer set's dev half, the old held-out rows, airline "
+                     "tweets and TweetEval, beside VADER). With --input: the tables of one labelled JSONL file.")
+    e.add_argument("--input", type=Path, default=None, help="labelled JSONL (gold sentiment/intent/department/flags)")
+    e.add_argument("--score-test", action="store_true",
+                   help="also score the real set's test half (logged in tests/data/evaluation/scorings.jsonl: do it rarely)")
+    e.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with the evaluation sources (default HEATDESK_EVAL_DATA, else ../shared/data)")
     e.add_argument("--split", default="test", help="rows whose 'split' equals this ('all' for every row)")
     e.add_argument("--json", type=Path, default=Path("classify_evaluation.json"), help="where to write the report")
     e.add_argument("--sentiment-csv", type=Path, action="append", default=[],
@@ -165,7 +173,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"heatdesk train: {embeddings} not found (build it with services/classify/distill.py, "
               "see services/classify/models/README.md, or pass --no-embeddings)", file=sys.stderr)
         return 2
-    report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings)
+    if args.cfpb_extra is not None and not args.cfpb_extra.exists():
+        print(f"heatdesk train: {args.cfpb_extra} not found", file=sys.stderr)
+        return 2
+    report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings,
+                   cfpb_extra_path=args.cfpb_extra)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -179,6 +191,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         read_sentiment_csv,
     )
 
+    if args.input is None:
+        return _scorecard(args)
     if not args.input.exists():
         print(f"heatdesk evaluate: {args.input} not found", file=sys.stderr)
         return 2
@@ -196,3 +210,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"\nreport written to {args.json}")
     return 0
+
+
+def _scorecard(args: argparse.Namespace) -> int:
+    from services.classify.scorecard import build, format_card
+
+    card = build(score_test=args.score_test, root=args.data_dir, baselines=not args.no_baselines)
+    print(format_card(card))
+    if args.errors:
+        for name, column in card["sets"].items():
+            for row in column.get("errors", []):
+                print(json.dumps({"set": name, **row}, ensure_ascii=False))
+    args.json.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"\nreport written to {args.json}")
+    return 0 if card["sets"] else 2

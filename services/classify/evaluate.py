@@ -66,11 +66,23 @@ def flag_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) ->
 def evaluate_labelled(path: Path, split: str | None = "test", classifier: Classifier | None = None) -> dict[str, Any]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if split in (None, "all") or r.get("split") == split]
+    return score_rows(rows, classifier, name=str(path), split=split or "all")
+
+
+def score_rows(rows: Sequence[dict[str, Any]], classifier: Classifier | None = None, *, name: str = "rows",
+               split: str = "all", gold_language: bool = True) -> dict[str, Any]:
+    """Scores of the classifier on labelled rows held in memory. With `gold_language` the row's
+    labelled language is passed as the mention's (the old self-written set); without it the
+    classifier detects the language as it does for a mention ingest could not tag."""
     classifier = classifier or Classifier()
-    results = classifier.classify([{"text": r["text"], "language": r.get("language"), "author": r.get("author") or {}}
-                                   for r in rows])
-    report: dict[str, Any] = {"file": str(path), "split": split or "all", "n": len(rows),
-                              "model_version": classifier.model_version}
+    mentions = []
+    for r in rows:
+        mention = {"text": r["text"], "author": r.get("author") or {}}
+        if gold_language:
+            mention["language"] = r.get("language")
+        mentions.append(mention)
+    results = classifier.classify(mentions)
+    report: dict[str, Any] = {"file": name, "split": split, "n": len(rows), "model_version": classifier.model_version}
     for head, labels in HEADS.items():
         pairs = [(r[head], c[head] if head != "sentiment" else c["sentiment"]["label"])
                  for r, c in zip(rows, results, strict=True) if r.get(head)]
@@ -81,7 +93,7 @@ def evaluate_labelled(path: Path, split: str | None = "test", classifier: Classi
         report["flags"] = flag_scores([g for g, _ in flagged], [p for _, p in flagged])
     report["errors"] = [{"id": r.get("id"), "text": r["text"], **{h: [r.get(h), c[h] if h != "sentiment" else c[h]["label"]]
                         for h in ("sentiment", "intent", "department")},
-                         "flags": [sorted(r.get("flags", [])), c["flags"]]}
+                         "flags": [sorted(r.get("flags", [])), c["flags"]], "cues": c["cues"]}
                         for r, c in zip(rows, results, strict=True)
                         if any(r.get(h) and r[h] != (c[h] if h != "sentiment" else c[h]["label"])
                                for h in ("sentiment", "intent", "department"))

@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from services.classify import evalset
 from services.classify.pipeline.classifier import build_pipeline
 from services.classify.pipeline.embeddings import Embeddings
 from services.classify.pipeline.features import Featurizer
 from services.classify.pipeline.textcat import (
     EMBEDDINGS_FILE,
+    FLAG_HEADS,
     HEADS,
     LEXICON_PATH,
     MODELS_DIR,
@@ -44,9 +46,11 @@ from services.classify.pipeline.textcat import (
 )
 from services.classify.synth import generate
 from services.classify.synth_social import generate_social
-from services.classify.training_data import banking77, cfpb, load_labelled
+from services.classify.synth_threats import generate_threats
+from services.classify.training_data import banking77, cfpb, cfpb_extra, load_labelled
 
-SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5}
+SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5, "threats": 0.5, "cfpb_extra": 0.5}
+ALL_HEADS = {**HEADS, **FLAG_HEADS}
 
 
 def build_lexicon() -> dict[str, Any]:
@@ -81,13 +85,15 @@ def featurize_dense(texts: Sequence[str], lexicon: dict[str, float], embeddings:
 
 def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: float = 3e-3, iterations: int = 250,
         lr: float = 0.08, min_count: int = 2, dense_l2_factor: float = 0.1, dense: np.ndarray | None = None,
-        vector_l2: float = 0.1, vector_heads: Sequence[str] = ("sentiment", "intent")) -> LinearModel:
+        vector_l2: float = 0.1, vector_heads: Sequence[str] = ("sentiment", "intent"),
+        heads: dict[str, tuple[str, ...]] | None = None) -> LinearModel:
     """Softmax regression per head, full batch, Adam; a missing label masks that head for that example.
 
     `dense_l2_factor` scales the L2 penalty of the few dense features (lexicon, rules,
     punctuation) against the many sparse word features. `dense` (examples × dim mean word
     vectors) adds a dense block to `vector_heads` only, standardised per column while fitting
     (so one `vector_l2` fits every column) and folded back into plain weights and biases."""
+    head_set = heads or ALL_HEADS
     counts = Counter(name for f in feats for name in f)
     keep_always = {n for f, ex in zip(feats, examples, strict=True) if ex["source"] == "labelled" for n in f}
     vocab = sorted(n for n, c in counts.items() if c >= min_count or n in keep_always or not n.startswith(("w:", "nw:", "b:")))
@@ -104,11 +110,11 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     col = np.asarray(cols, dtype=np.int64)
     val = np.asarray(vals, dtype=np.float32)
     n, v = len(feats), len(vocab)
-    labels_total = sum(len(x) for x in HEADS.values())
+    labels_total = sum(len(x) for x in head_set.values())
     targets = np.zeros((n, labels_total), dtype=np.float32)
-    weights = np.zeros((n, len(HEADS)), dtype=np.float32)
+    weights = np.zeros((n, len(head_set)), dtype=np.float32)
     start = 0
-    for h, (head, labels) in enumerate(HEADS.items()):
+    for h, (head, labels) in enumerate(head_set.items()):
         known = [ex.get(head) for ex in examples]
         freq = Counter(k for k in known if k)
         for r, (k, ex) in enumerate(zip(known, examples, strict=True)):
@@ -116,7 +122,9 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
                 targets[r, start + labels.index(k)] = 1.0
                 # Class balance (inverse square root of frequency) times the source's weight.
                 weights[r, h] = SOURCE_WEIGHT[ex["source"]] / np.sqrt(freq[k] / max(freq.values()))
-        weights[:, h] /= weights[:, h].sum()
+        total = weights[:, h].sum()
+        if total > 0:  # a head no example labels stays untrained (its weights stay zero)
+            weights[:, h] /= total
         start += len(labels)
     offsets = np.searchsorted(row, np.arange(n))
     lexical = np.array([name.startswith(("w:", "nw:", "b:")) for name in vocab])
@@ -126,7 +134,7 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     m_w, s_w, m_b, s_b = np.zeros_like(W), np.zeros_like(W), np.zeros_like(b), np.zeros_like(b)
     slices = []
     start = 0
-    for labels in HEADS.values():
+    for labels in head_set.values():
         slices.append(slice(start, start + len(labels)))
         start += len(labels)
     params = [(W, m_w, s_w), (b, m_b, s_b)]
@@ -136,7 +144,7 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
         D = np.zeros((X.shape[1], labels_total), dtype=np.float32)
         params.append((D, np.zeros_like(D), np.zeros_like(D)))
         head_mask = np.concatenate([np.full(len(labels), head in vector_heads, dtype=np.float32)
-                                    for head, labels in HEADS.items()])
+                                    for head, labels in head_set.items()])
     for t in range(1, iterations + 1):
         scores = np.add.reduceat(W[col] * val[:, None], offsets, axis=0) + b
         if dense is not None:
@@ -159,21 +167,38 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
             s += 0.001 * grad * grad
             param -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(s / (1 - 0.999 ** t)) + 1e-8)
     if dense is None:
-        return LinearModel(vocab, W, b, dict(HEADS))
+        return LinearModel(vocab, W, b, dict(head_set))
     folded = D / sd[:, None]
-    return LinearModel(vocab, W, b - mu @ folded, dict(HEADS), dense=folded)
+    return LinearModel(vocab, W, b - mu @ folded, dict(head_set), dense=folded)
 
 
-def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000) -> list[dict[str, Any]]:
+def evaluation_ids(source: str) -> frozenset[str]:
+    """Source ids of the real-customer evaluation set: excluded from every training source."""
+    if not evalset.LABELS_PATH.exists():
+        return frozenset()
+    rows = (json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip())
+    return frozenset(r["source_id"] for r in rows if r["source"] == source)
+
+
+def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
+            threats: int = 4000, cfpb_extra_path: Path | None = None) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
-    examples += generate(synthetic) + generate_social(social)
+    examples += generate(synthetic) + generate_social(social) + generate_threats(threats)
+    held_out = evaluation_ids("cfpb")
     if data_dir is not None:
-        examples += banking77(data_dir) + cfpb(data_dir)
+        examples += banking77(data_dir) + cfpb(data_dir, exclude=held_out)
+    if cfpb_extra_path is not None:
+        examples += cfpb_extra(cfpb_extra_path, set(held_out))
+    for ex in examples:  # complete flag lists become yes/no labels of the flag heads
+        if "flags" in ex:
+            for head in FLAG_HEADS:
+                ex[head] = "yes" if head[5:] in ex["flags"] else "no"
     return examples
 
 
 def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, synthetic: int = 6000,
-          refresh_lexicon: bool = True, embeddings: Path | None = None, **fit_options: Any) -> dict[str, Any]:
+          refresh_lexicon: bool = True, embeddings: Path | None = None, cfpb_extra_path: Path | None = None,
+          **fit_options: Any) -> dict[str, Any]:
     """Train and write the artefacts; returns the training report (also stored in meta.json).
     With `embeddings` (an `.npz` from `services.classify.distill`), the file is copied to
     `out_dir` and the heads get the dense word-vector block."""
@@ -186,7 +211,7 @@ def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, syn
         except ImportError:  # vaderSentiment is a bench extra: reuse the shipped lexicon
             pass
     lexicon = load_lexicon(lexicon_path)
-    examples = collect(labelled, data_dir, synthetic)
+    examples = collect(labelled, data_dir, synthetic, cfpb_extra_path=cfpb_extra_path)
     vectors = None
     if embeddings is not None:
         target = out_dir / EMBEDDINGS_FILE

@@ -41,6 +41,54 @@ def load_labelled(path: Path, split: str | None = None) -> list[dict[str, Any]]:
     return [r for r in rows if split is None or r.get("split") == split]
 
 
+#: CFPB issue words → department, checked in order (the labelling guide: report data is the
+#: product, money owed or charged is billing, the account and the service are support).
+CFPB_ISSUE_DEPARTMENT = (
+    ("incorrect information", "product"), ("improper use of your report", "product"),
+    ("investigation", "product"), ("credit monitoring", "product"), ("unable to get your credit report", "product"),
+    ("fee", "billing"), ("interest", "billing"), ("charge", "billing"), ("billing", "billing"), ("payment", "billing"),
+    ("debt", "billing"), ("collect", "billing"), ("statement", "billing"), ("struggling to pay", "billing"),
+    ("loan", "billing"), ("mortgage", "billing"), ("refund", "billing"), ("overdraft", "billing"),
+    ("managing an account", "support"), ("closing", "support"), ("opening", "support"), ("customer service", "support"),
+    ("communication", "support"), ("fraud", "support"), ("identity", "support"), ("getting a credit card", "support"),
+    ("transaction", "product"), ("money was not available", "product"), ("other features", "product"),
+)
+CFPB_PRODUCT_DEPARTMENT = (("credit report", "product"), ("debt collection", "billing"), ("mortgage", "billing"),
+                           ("loan", "billing"), ("credit card", "billing"), ("checking", "support"),
+                           ("money transfer", "product"), ("prepaid", "product"))
+
+
+def cfpb_department(product: str, issue: str) -> str | None:
+    """A weak department label from a complaint's own Product and Issue fields."""
+    issue, product = issue.lower(), product.lower()
+    for words, dept in CFPB_ISSUE_DEPARTMENT:
+        if words in issue:
+            return dept
+    for words, dept in CFPB_PRODUCT_DEPARTMENT:
+        if words in product:
+            return dept
+    return None
+
+
+def cfpb_extra(path: Path, exclude: set[str], limit: int = 12000, words: int = 150) -> list[dict[str, Any]]:
+    """CFPB narratives collected from public extracts (US-government public data, see the
+    models README for the sources), minus every complaint of the evaluation set: negative
+    complaints, department weakly labelled from Product/Issue, flags not labelled."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if str(row.get("complaint_id")) in exclude:
+            continue
+        text = " ".join(row["text"].split()[:words])
+        out.append({"text": text, "sentiment": "negative", "intent": "complaint",
+                    "department": cfpb_department(row.get("product", ""), row.get("issue", "")), "source": "cfpb_extra"})
+        if len(out) >= limit:
+            break
+    return out
+
+
 def banking77(data_dir: Path) -> list[dict[str, Any]]:
     path = data_dir / "banking77" / "train.csv"
     out = []
@@ -50,16 +98,22 @@ def banking77(data_dir: Path) -> list[dict[str, Any]]:
             dept = "billing" if cat in BANKING_BILLING else "product" if cat in BANKING_PRODUCT else "support"
             problem = cat in BANKING_PROBLEMS
             out.append({"text": row["text"], "department": dept, "sentiment": "negative" if problem else "neutral",
-                        "intent": "complaint" if problem else "question", "source": "banking77"})
+                        "intent": "complaint" if problem else "question", "source": "banking77",
+                        # single-sentence banking queries: the only flag they carry is leaving
+                        "flags": ["churn_threat"] if cat == "terminate_account" else []})
     return out
 
 
-def cfpb(data_dir: Path, words: int = 60) -> list[dict[str, Any]]:
+def cfpb(data_dir: Path, words: int = 60, exclude: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """The CFPB samples beside the evaluation data, minus `exclude` (the complaint ids the
+    real-customer evaluation set holds: never trained on)."""
     out = []
-    for name, column in (("cfpb_sample.csv", "Consumer complaint narrative"),
-                         ("cfpb_sample_apr2023.csv", "Consumer_complaint_narrative")):
+    for name, column, pid in (("cfpb_sample.csv", "Consumer complaint narrative", "Complaint ID"),
+                              ("cfpb_sample_apr2023.csv", "Consumer_complaint_narrative", "Complaint_ID")):
         with (data_dir / name).open(encoding="utf-8", newline="") as f:
             for row in csv.DictReader(f):
+                if row.get(pid, "") in exclude:
+                    continue
                 text = " ".join((row.get(column) or "").split()[:words])
                 if text:
                     out.append({"text": text, "sentiment": "negative", "intent": "complaint", "department": None,

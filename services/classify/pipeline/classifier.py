@@ -25,10 +25,11 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from services.classify.pipeline import rules, textcat  # noqa: F401  (registers the factories)
-from services.classify.pipeline.config import ClassifyConfig, config_path, load_config
+from services.classify.pipeline.concepts import BrandFinder, MultilingualCues, competitor_words
+from services.classify.pipeline.config import DEFAULT_FLAG_THRESHOLD, Brand, ClassifyConfig, config_path, load_config
 from services.classify.pipeline.priority import bucket, priority
 from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
-from services.classify.pipeline.textcat import TextClassifier
+from services.classify.pipeline.textcat import FLAG_NAMES, TextClassifier
 from services.classify.pipeline.tokenizer import make_nlp
 from services.common.language import detect_language
 
@@ -97,7 +98,17 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
     # concatenate; sorting and de-duplicating happen once, at the end.
     cues: dict[str, list[str]] = dict(rule_cues)
     for key, words in analysis.explanation.items():
+        if key.startswith("flag:"):  # the flag heads' words explain a flag, below
+            continue
         cues[key] = cues[key] + words if key in cues else words
+    _learned_flags(cues, probs, analysis.explanation, config)
+    brand = brand_finder(config).find(mention.get("text") or "", mention.get("brand"))
+    if "flag:competitor_mention" in cues:
+        others = competitor_words(cues, brand)
+        if others:
+            cues["flag:competitor_mention"] = others
+        else:
+            del cues["flag:competitor_mention"]
 
     sent = probs["sentiment"]
     label = max(sent, key=sent.__getitem__)
@@ -140,7 +151,30 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         "cues": {k: sorted(set(cues[k])) for k in sorted(cues) if cues[k]},
         "model_version": version,
         "language": language or "en",
+        "brand": brand.name if brand is not None else None,
     }
+
+
+def _learned_flags(cues: dict[str, list[str]], probs: dict[str, dict[str, float]],
+                   explanation: dict[str, list[str]], config: ClassifyConfig) -> None:
+    """A flag the rules did not raise is raised by its trained head at the configured
+    threshold, explained by the concept words matched and the head's strongest words."""
+    for flag in FLAG_NAMES:
+        p = probs.get(f"flag:{flag}")
+        key = f"flag:{flag}"
+        if p is None or key in cues or p["yes"] < config.flag_thresholds.get(flag, DEFAULT_FLAG_THRESHOLD):
+            continue
+        cues[key] = [*cues.get(f"concept:{flag}", ()), *explanation.get(f"{key}:yes", ())] or [f"model {p['yes']:.2f}"]
+
+
+@lru_cache(maxsize=8)
+def _brand_finder(brands: tuple[Brand, ...]) -> BrandFinder:
+    return BrandFinder(brands)
+
+
+def brand_finder(config: ClassifyConfig) -> BrandFinder:
+    """One BrandFinder per list of brands (its patterns are compiled once)."""
+    return _brand_finder(config.brands)
 
 
 def _routed_department(flags: list[str], config: ClassifyConfig) -> tuple[str, str] | None:
@@ -163,25 +197,38 @@ def _department_scores(model: dict[str, float], cues: dict[str, list[str]], depa
     return {d: round(0.5 * model.get(d, 0.0) + (0.5 * hits[d] / total if total else 0.0), 3) for d in departments}
 
 
-def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...], version: str) -> dict[str, Any]:
-    """Text the English pipeline cannot read: no guess, a neutral result that a human triages."""
+def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...], version: str,
+             multilingual: MultilingualCues | None = None, brand: Brand | None = None,
+             routes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Text the English pipeline cannot read: no guessed topic, a result a human triages, with
+    what the language's cue lists do catch (threats, sentiment words: `multilingual` in the
+    configuration) so a threat in Spanish still jumps the queue."""
     dept = "support" if "support" in departments else departments[-1]
     author = mention.get("author") or {}
-    result_priority = priority({"label": "neutral", "score": 0.0}, "other", [], author if isinstance(author, dict) else {})
+    found = multilingual.find(mention.get("text") or "", language) if multilingual is not None else {}
+    flags = flags_of(found)
+    negative, positive = len(found.get("sentiment:negative", ())), len(found.get("sentiment:positive", ()))
+    label = "negative" if negative > positive or THREATS.intersection(flags) else "positive" if positive > negative else "neutral"
+    sentiment = {"label": label, "score": 0.0 if label == "neutral" else 0.6}
+    intent = "complaint" if label == "negative" else "praise" if label == "positive" else "other"
+    routed = next((target for flag, target in (routes or {}).items() if flag in flags and target in departments), None)
+    dept = routed or dept
+    result_priority = priority(sentiment, intent, flags, author if isinstance(author, dict) else {})
     result_priority["components"]["language"] = UNREAD_LANGUAGE_POINTS
     result_priority["score"] = min(100, result_priority["score"] + UNREAD_LANGUAGE_POINTS)
     result_priority["bucket"] = bucket(result_priority["score"])
     return {
-        "sentiment": {"label": "neutral", "score": 0.0},
-        "intent": "other",
-        "flags": [],
+        "sentiment": sentiment,
+        "intent": intent,
+        "flags": flags,
         "department": dept,
         "department_scores": {d: (1.0 if d == dept else 0.0) for d in departments},
         "entities": [],
         "priority": result_priority,
-        "cues": {"fallback:language": [language]},
+        "cues": {"fallback:language": [language], **{k: v for k, v in sorted(found.items())}},
         "model_version": version,
         "language": language,
+        "brand": brand.name if brand is not None else None,
     }
 
 
@@ -202,6 +249,8 @@ class Classifier:
         self._entities: EntityMatcher = self.nlp.get_pipe("heatdesk_entities")
         self._cues: CueMatcher = self.nlp.get_pipe("heatdesk_cues")
         self._textcat: TextClassifier = self.nlp.get_pipe("heatdesk_textcat")
+        self._multilingual = MultilingualCues(self.config)
+        self._brands = brand_finder(self.config)
 
     def classify(self, mentions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results: list[dict[str, Any] | None] = [None] * len(mentions)
@@ -209,7 +258,8 @@ class Classifier:
         languages = [_language(m) for m in mentions]
         for i, (m, lang) in enumerate(zip(mentions, languages, strict=True)):
             if lang is not None and lang != "en":
-                results[i] = fallback(m, lang, self.departments, self.model_version)
+                results[i] = fallback(m, lang, self.departments, self.model_version, self._multilingual,
+                                      self._brands.find(m.get("text") or "", m.get("brand")), self.config.flag_department)
             else:
                 english.append(i)
         analyses = self.analyse([mentions[i].get("text") or "" for i in english])
@@ -231,8 +281,8 @@ class Classifier:
             attrs = [doc.to_array(_ORTH_LOWER).T.tolist() for doc in docs]
             found = [self._entities.find(doc, text) for doc, text in zip(docs, batch, strict=True)]
             entities = [e for e, _ in found]
-            cues = [self._cues.find(doc, ents, lowers, orths)
-                    for doc, (_, ents), (orths, lowers) in zip(docs, found, attrs, strict=True)]
+            cues = [self._cues.find(doc, ents, lowers, orths, text)
+                    for doc, (_, ents), (orths, lowers), text in zip(docs, found, attrs, batch, strict=True)]
             readings = self._textcat.read(docs, cues, entities, [orths for orths, _ in attrs])
             for (probs, explanation, _, _), rule_cues, ents in zip(readings, cues, entities, strict=True):
                 out.append(Analysis(probs, explanation, rule_cues, ents))

@@ -19,6 +19,7 @@ from typing import Any
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.json"
 DEFAULT_DEPARTMENTS = ("billing", "product", "pr", "support")
+DEFAULT_FLAG_THRESHOLD = 0.5  # P(yes) of a flag head above which the head raises the flag
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,18 @@ class FlagRule:
     phrases: tuple[str, ...]
     patterns: tuple[Any, ...]  # spaCy Matcher token patterns
     unless: tuple[str, ...] = ()  # phrases that veto an overlapping cue ("lawyer friend")
+
+
+@dataclasses.dataclass(frozen=True)
+class Brand:
+    """One brand of a multi-brand deployment (an agency or a group runs one Heatdesk for many):
+    the handles and names that say a post is about it, its products and its competitors."""
+
+    name: str
+    handles: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    competitors: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +52,14 @@ class ClassifyConfig:
     sarcasm_emoji: tuple[str, ...]
     source: str
     flag_department: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: {flag: regexes}: the concept behind a flag, a feature of its trained head
+    concepts: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: {language: {flag or "negative"/"positive": regexes}} for text the English model does not read
+    multilingual: dict[str, dict[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
+    #: the brands this deployment listens for (see `Brand`); one "default" brand when none is configured
+    brands: tuple[Brand, ...] = ()
+    #: {flag: P(yes) threshold of its trained head}: the precision/recall trade-off per flag
+    flag_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -61,7 +82,26 @@ def _load(path: str) -> ClassifyConfig:
              for f, rule in raw.get("flags", {}).items()}
     sarcasm = raw.get("sarcasm", {})
     routing = raw.get("routing", {})
-    return ClassifyConfig(departments=departments, flags=flags, products=tuple(raw.get("products", ())),
-                          competitors=tuple(raw.get("competitors", ())), spam=tuple(raw.get("spam", ())),
+    concepts = {str(f): tuple(v) for f, v in raw.get("concepts", {}).items() if not f.startswith("_")}
+    multilingual = {str(lang): {str(k): tuple(v) for k, v in groups.items()}
+                    for lang, groups in raw.get("multilingual", {}).items() if not lang.startswith("_")}
+    brands = tuple(_brand(b, path) for b in raw.get("brands", ()))
+    if not brands and raw.get("brand"):
+        brands = (Brand(name=str(raw["brand"]), names=(str(raw["brand"]),)),)
+    products = tuple(raw.get("products", ())) + tuple(p for b in brands for p in b.products)
+    competitors = tuple(raw.get("competitors", ())) + tuple(c for b in brands for c in b.competitors)
+    return ClassifyConfig(departments=departments, flags=flags, products=tuple(dict.fromkeys(products)),
+                          competitors=tuple(dict.fromkeys(competitors)), spam=tuple(raw.get("spam", ())),
                           sarcasm=tuple(sarcasm.get("phrases", ())), sarcasm_emoji=tuple(sarcasm.get("emoji", ())),
-                          source=path, flag_department=dict(routing.get("flag_department", {})))
+                          source=path, flag_department=dict(routing.get("flag_department", {})),
+                          concepts=concepts, multilingual=multilingual, brands=brands,
+                          flag_thresholds={str(f): float(t) for f, t in raw.get("flag_thresholds", {}).items()
+                                           if not f.startswith("_")})
+
+
+def _brand(raw: Any, path: str) -> Brand:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise ValueError(f"{path}: every entry of 'brands' needs a non-empty 'name'")
+    return Brand(name=raw["name"], handles=tuple(h.lstrip("@").lower() for h in raw.get("handles", ())),
+                 names=tuple(raw.get("names", (raw["name"],))), products=tuple(raw.get("products", ())),
+                 competitors=tuple(raw.get("competitors", ())))

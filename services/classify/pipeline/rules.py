@@ -27,6 +27,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from services.classify.pipeline.concepts import ConceptCues
 from services.classify.pipeline.config import ClassifyConfig, load_config
 
 if not Doc.has_extension("cues"):
@@ -148,6 +149,7 @@ class CueMatcher:
     def __init__(self, nlp: Language, config: ClassifyConfig) -> None:
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.patterns = Matcher(nlp.vocab)
+        self.concepts = ConceptCues(config)
         groups: dict[str, tuple[str, ...]] = {"spam": config.spam}
         groups.update({f"department:{d}": cues for d, cues in config.departments.items()})
         groups["sarcasm"] = config.sarcasm + config.sarcasm_emoji
@@ -207,7 +209,7 @@ class CueMatcher:
         return doc
 
     def find(self, doc: Doc, ents: tuple[Span, ...], lowers: list[int] | None = None,
-             orths: list[int] | None = None) -> dict[str, list[str]]:
+             orths: list[int] | None = None, text: str | None = None) -> dict[str, list[str]]:
         """Every cue of `doc`, {"flag:legal_threat": ["lawyer"], …}. `ents` is `doc.ents`,
         `lowers` and `orths` the Doc's LOWER and ORTH ids: the classifier's batch path passes
         them, as it knows when there are no entities and reads the token attributes once for
@@ -233,7 +235,9 @@ class CueMatcher:
             cues[label].append(text.lower())
         if "COMPETITOR" in labels:
             cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
-        return {k: _unique(v) for k, v in cues.items()}
+        out = {k: _unique(v) for k, v in cues.items()}
+        out.update(self.concepts.find(doc.text if text is None else text))
+        return out
 
 
 def _unique(words: list[str]) -> list[str]:

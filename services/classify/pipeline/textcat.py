@@ -42,6 +42,9 @@ HEADS: dict[str, tuple[str, ...]] = {
     "intent": ("complaint", "question", "praise", "feedback", "spam", "other"),
     "department": ("billing", "product", "pr", "support"),
 }
+#: One yes/no head per flag: the trained half of each flag (the rules are the other half).
+FLAG_NAMES = ("escalation_threat", "churn_threat", "legal_threat", "safety_issue", "competitor_mention")
+FLAG_HEADS: dict[str, tuple[str, ...]] = {f"flag:{flag}": ("no", "yes") for flag in FLAG_NAMES}
 EXPLAIN_TOP = 3
 
 #: What `TextClassifier.read` returns per Doc: probabilities, explanation, polar words, vector rows.

@@ -54,7 +54,7 @@ def test_fit_learns_a_dense_block_for_the_chosen_heads_only():
     dense = np.array([[1.0, 0.3]] * 20 + [[-1.0, 0.3]] * 20, dtype=np.float32) + 5.0
     examples = ([{"source": "labelled", "sentiment": "positive", "intent": "praise", "department": "billing"}] * 20
                 + [{"source": "labelled", "sentiment": "negative", "intent": "complaint", "department": "product"}] * 20)
-    model = fit(feats, examples, iterations=80, dense=dense, vector_heads=("sentiment",))
+    model = fit(feats, examples, iterations=80, dense=dense, vector_heads=("sentiment",), heads=dict(HEADS))
     assert model.D is not None and model.D.shape == (2, N_LABELS)
     assert not model.D[:, 3:].any()  # intent and department columns stay zero
     enc = [model.encode({"bias": 1.0})] * 2

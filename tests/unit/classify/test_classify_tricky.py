@@ -85,17 +85,25 @@ def test_e2e_complaint_lands_in_billing_with_escalation(classify):
     assert c["model_version"].startswith("textcat-linear-")
 
 
-@pytest.mark.parametrize("text,language", [
-    ("@acme vous m'avez facturé deux fois ce mois-ci, je veux un remboursement", "fr"),
-    ("@acme el servicio es un desastre, llevo tres días sin internet", "es"),
-    ("@acme 我的账户被重复扣款了，请尽快退款", "zh"),
+@pytest.mark.parametrize("text,language,words", [
+    ("@acme vous m'avez facturé deux fois ce mois-ci, je veux un remboursement", "fr", ["facturé deux fois", "remboursement"]),
+    ("@acme el servicio es un desastre, llevo tres días sin internet", "es", ["desastre", "sin internet"]),
 ])
-def test_other_languages_get_language_and_a_neutral_fallback(classify, text, language):
+def test_languages_with_cue_lists_get_their_sentiment_words_and_no_topic(classify, text, language, words):
     c = classify(text)  # no "language" field: detected here
     assert c["language"] == language
+    assert c["sentiment"]["label"] == "negative" and c["intent"] == "complaint"
+    assert c["flags"] == [] and c["department"] == "support"
+    assert c["cues"] == {"fallback:language": [language], "sentiment:negative": words}
+    assert c["priority"]["components"]["language"] == 15
+
+
+def test_other_languages_get_language_and_a_neutral_fallback(classify):
+    c = classify("@acme 我的账户被重复扣款了，请尽快退款")
+    assert c["language"] == "zh"
     assert c["sentiment"] == {"label": "neutral", "score": 0.0}
     assert c["intent"] == "other" and c["flags"] == [] and c["department"] == "support"
-    assert c["cues"] == {"fallback:language": [language]}
+    assert c["cues"] == {"fallback:language": ["zh"]}
     assert c["priority"]["components"]["language"] == 15 and c["priority"]["bucket"] == "normal"
 
 
@@ -115,8 +123,10 @@ def test_mixed_batch_keeps_order(classifier):
     assert out[1]["department"] == "product"
 
 
-def test_non_english_set_never_gets_a_guess(classifier):
-    """tests/data/non_english_mentions.jsonl: 20 posts in 10 languages, complaints and threats among them."""
+def test_non_english_set_threats_caught_and_no_topic_guessed(classifier):
+    """tests/data/non_english_mentions.jsonl: 20 posts in 10 languages, complaints and threats among them.
+    Spanish, German, French and Portuguese threats and sentiment words are caught by the
+    configuration's multilingual cues; every other language gets no guess at all."""
     import json
     from pathlib import Path
 
@@ -124,8 +134,18 @@ def test_non_english_set_never_gets_a_guess(classifier):
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     detected = classifier.classify([{"text": r["text"], "author": {}} for r in rows])  # language detected here
     given = classifier.classify([{"text": r["text"], "language": r["language"], "author": {}} for r in rows])
+    threats = {"nx-006": ["churn_threat"], "nx-018": ["legal_threat"], "nx-019": ["churn_threat"],
+               "nx-020": ["escalation_threat"]}
+    positive = {"nx-004", "nx-008"}
+    negative = {"nx-001", "nx-002", "nx-003", "nx-005", "nx-006", "nx-007", "nx-018", "nx-019", "nx-020"}
     for row, c in zip(rows, given, strict=True):
-        assert c["language"] == row["language"] and c["flags"] == [] and c["sentiment"]["label"] == "neutral"
+        assert c["language"] == row["language"], row["id"]
+        assert c["flags"] == threats.get(row["id"], []), row["id"]
+        expected = "positive" if row["id"] in positive else "negative" if row["id"] in negative else "neutral"
+        if row["language"] in ("es", "de", "fr", "pt"):
+            assert c["sentiment"]["label"] == expected, row["id"]
+        else:
+            assert c["sentiment"]["label"] == "neutral" and c["intent"] == "other", row["id"]
+        assert c["cues"]["fallback:language"] == [row["language"]]
     # Detection may abstain on a short post (then it is read as English); it must never mislabel one.
     assert sum(c["language"] == r["language"] for r, c in zip(rows, detected, strict=True)) >= 15
-    assert all(c["language"] in (r["language"], "en") for r, c in zip(rows, detected, strict=True))

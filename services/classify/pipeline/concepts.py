@@ -1,0 +1,105 @@
+"""Concept cues: the idea behind each flag as a few regular expressions, not a phrase list.
+
+Why: the phrase lists were written with the rows that test them, and missed most threats by
+other people ("next stop is the local news consumer desk", "1 star review going up
+tonight"). A concept pattern composes the parts of a threat: an intention ("I'll", "gonna",
+"next stop is"), a public act ("post", "share", "screenshot") and a public place ("tiktok",
+"my channel", "the news"), in any words between. A match is not a flag: it is a feature
+(`concept:<flag>`) of the flag's trained head, which weighs it against the rest of the post,
+and the matched words explain the flag when the head raises it.
+
+For text the English model does not read, `MultilingualCues` is the fallback: per language,
+flag patterns (a match is a flag, explained by its words) and negative/positive cue words
+for the sentiment of the neutral fallback result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from services.classify.pipeline.config import Brand, ClassifyConfig
+
+SENTIMENT_KEYS = ("negative", "positive")
+
+
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+class ConceptCues:
+    """`find(text)` → {"concept:<flag>": [matched words]} for every flag with a match."""
+
+    def __init__(self, config: ClassifyConfig) -> None:
+        self.patterns = {flag: rx for flag, patterns in config.concepts.items() if (rx := _compile(patterns))}
+
+    def find(self, text: str) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for flag, rx in self.patterns.items():
+            found = [m.group(0).lower() for m in rx.finditer(text)]
+            if found:
+                out[f"concept:{flag}"] = sorted(set(found))
+        return out
+
+
+class MultilingualCues:
+    """Flags and sentiment cues of one language, for the fallback of non-English text."""
+
+    def __init__(self, config: ClassifyConfig) -> None:
+        self.languages: dict[str, dict[str, re.Pattern[str]]] = {
+            lang: {key: rx for key, patterns in groups.items() if (rx := _compile(patterns))}
+            for lang, groups in config.multilingual.items()}
+
+    def find(self, text: str, language: str) -> dict[str, list[str]]:
+        """{"flag:<flag>": words, "sentiment:negative": words, …} for `language` (empty when the
+        language has no cues configured)."""
+        out: dict[str, list[str]] = {}
+        for key, rx in self.languages.get(language, {}).items():
+            found = sorted({m.group(0).lower() for m in rx.finditer(text)})
+            if found:
+                out[f"sentiment:{key}" if key in SENTIMENT_KEYS else f"flag:{key}"] = found
+        return out
+
+
+class BrandFinder:
+    """Which configured brand a post is about: an addressed handle first, then a name.
+
+    Why: a multi-brand deployment must route "@united … @Delta is better" as United's case with
+    Delta as the competitor, and the same words to @Delta as Delta's praise."""
+
+    def __init__(self, brands: tuple[Brand, ...]) -> None:
+        self.brands = brands
+        self._handles = {h: b for b in brands for h in b.handles}
+        names = {n.lower(): b for b in brands for n in b.names}
+        self._names = names
+        self._name_rx = re.compile(r"\b(" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")\b",
+                                   re.IGNORECASE) if names else None
+        self._handle_rx = re.compile(r"@(\w+)")
+
+    def find(self, text: str, hint: str | None = None) -> Brand | None:
+        if hint:
+            key = hint.lstrip("@").lower()
+            brand = self._handles.get(key) or self._names.get(key)
+            if brand is not None:
+                return brand
+        for handle in self._handle_rx.findall(text):
+            brand = self._handles.get(handle.lower())
+            if brand is not None:
+                return brand
+        if self._name_rx is not None and (m := self._name_rx.search(text)):
+            return self._names[m.group(1).lower()]
+        return self.brands[0] if len(self.brands) == 1 else None
+
+    @staticmethod
+    def own_words(brand: Brand | None) -> frozenset[str]:
+        """The words that name the brand itself: not a competitor of its own posts."""
+        if brand is None:
+            return frozenset()
+        return frozenset([*(n.lower() for n in brand.names), *brand.handles, *(f"@{h}" for h in brand.handles)])
+
+
+def competitor_words(cues: Mapping[str, list[str]], brand: Brand | None) -> list[str]:
+    """The competitor cue words that are not the addressed brand's own names."""
+    own = BrandFinder.own_words(brand)
+    return [w for w in cues.get("flag:competitor_mention", ()) if w.lower().replace(" ", "") not in own
+            and w.lower() not in own]
