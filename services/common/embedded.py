@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from services.common.errors import ConfigError, DependencyUnavailable
 
@@ -109,27 +111,101 @@ async def server_answers(dsn: str, timeout: float = 3.0) -> bool:
 
 
 class EmbeddedPostgres:
-    """A private PostgreSQL from the `pgserver` package, in a data folder of the project."""
+    """A private PostgreSQL from the `pgserver` package's binaries, in a data folder of the project.
+
+    It listens on 127.0.0.1 at a free TCP port (never on a Unix socket), so its DSN has the same
+    form as a real server's: `postgresql://postgres@127.0.0.1:PORT/DB`. Proxies, TLS terminators
+    and password-bearing DSNs then work against it exactly as they do in production. pgserver's
+    own launcher listens on a socket only, which is why this class drives `initdb` and `pg_ctl`
+    itself. Authentication is `trust` (loopback only, development and tests).
+    """
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self._server = None
+        self._system_user: str | None = None
+        self._started_here = False
+        self._port: int | None = None
 
     def start(self, database: str = "heatdesk") -> str:
+        commands = self._commands()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._system_user = self._prepare_permissions(commands.POSTGRES_BIN_PATH)
+        if not (self.data_dir / "PG_VERSION").exists():
+            commands.initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"],
+                            pgdata=self.data_dir, user=self._system_user)
+        self._port = self._running_port()
+        if self._port is None:
+            self._port = free_port()
+            options = f"-h 127.0.0.1 -p {self._port} -k ''"
+            try:
+                commands.pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "log"), "start"],
+                                pgdata=self.data_dir, user=self._system_user, timeout=90)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                tail = self._log_tail()
+                raise DependencyUnavailable(f"embedded PostgreSQL did not start in {self.data_dir}: {exc}\n{tail}") from exc
+            self._started_here = True
+        return f"postgresql://postgres@127.0.0.1:{self._port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the server when this object started it; one it found running belongs to someone else."""
+        if not self._started_here:
+            return
+        with contextlib.suppress(Exception):
+            self._commands().pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir,
+                                    user=self._system_user, timeout=60)
+        self._started_here = False
+
+    @staticmethod
+    def _commands() -> Any:
         try:
-            import pgserver
+            with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless
+                warnings.simplefilter("ignore")
+                from pgserver import _commands
         except ImportError as exc:
             raise ConfigError("no PostgreSQL answers at DATABASE_URL and `pgserver` is not installed "
                               "(the `dev` extra); start PostgreSQL or install it") from exc
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless here
-            warnings.simplefilter("ignore")
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        uri: str = self._server.get_uri(database)
-        return uri
+        return _commands
 
-    def stop(self) -> None:
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                self._server.cleanup()
-            self._server = None
+    def _prepare_permissions(self, bin_path: Path) -> str | None:
+        """PostgreSQL refuses to run as root: as root, run it as pgserver's `pgserver` system user."""
+        if os.geteuid() != 0:
+            return None
+        import pwd
+        import stat
+
+        from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        user = "pgserver"
+        ensure_user_exists(user)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(bin_path)
+        readable = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(bin_path, readable | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(bin_path.parent / "lib", readable)
+        entry = pwd.getpwnam(user)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        return user
+
+    def _running_port(self) -> int | None:
+        """The TCP port of a server already running on this data folder (an earlier `make run`)."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except OSError:
+            return None
+        if len(lines) < 4 or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
+            return None
+        try:
+            os.kill(int(lines[0]), 0)
+        except ProcessLookupError:
+            return None  # stale file from a killed server: pg_ctl start replaces it
+        except PermissionError:
+            pass  # alive, owned by the `pgserver` user
+        port = int(lines[3])
+        return port if port_open("127.0.0.1", port) else None
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.data_dir / "log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
