@@ -55,6 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     e.add_argument("--input", type=Path, default=None, help="labelled JSONL (gold sentiment/intent/department/flags)")
     e.add_argument("--score-test", action="store_true",
                    help="also score the real set's test half (logged in tests/data/evaluation/scorings.jsonl: do it rarely)")
+    e.add_argument("--tune-thresholds", action="store_true",
+                   help="print each flag head's threshold chosen on the real set's dev half (for flag_thresholds)")
     e.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the evaluation sources (default HEATDESK_EVAL_DATA, else ../shared/data)")
     e.add_argument("--split", default="test", help="rows whose 'split' equals this ('all' for every row)")
@@ -191,6 +193,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         read_sentiment_csv,
     )
 
+    if args.tune_thresholds:
+        return _tune(args)
     if args.input is None:
         return _scorecard(args)
     if not args.input.exists():
@@ -224,3 +228,16 @@ def _scorecard(args: argparse.Namespace) -> int:
     args.json.write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"\nreport written to {args.json}")
     return 0 if card["sets"] else 2
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from services.classify import evalset
+    from services.classify.pipeline.classifier import Classifier
+    from services.classify.thresholds import tune
+
+    rows = [r for r in evalset.load(root=args.data_dir) if r["split"] == "dev" and r.get("language") == "en"]
+    chosen = tune(rows, Classifier())
+    print(json.dumps({"flag_thresholds": {f: c["threshold"] for f, c in chosen.items()}}, indent=2))
+    for flag, c in chosen.items():
+        print(f"{flag:<20} t={c['threshold']:.2f}  recall {c['recall']:.2f}  precision {c['precision']:.2f}  (n={c['support']})")
+    return 0

@@ -174,29 +174,35 @@ def _write(rows: Iterator[dict[str, Any]] | list[dict[str, Any]], path: Path) ->
 LABEL_FIELDS = ("language", "sentiment", "intent", "department", "flags")
 
 
-def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_PATH) -> int:
-    """Join the labellers' files with their candidates into the committed labels file: every
-    candidate must be labelled exactly once; rows keep the candidates' order."""
+def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_PATH) -> dict[str, Any]:
+    """Join the labellers' files with their candidates into the committed labels file, in the
+    candidates' order. A row labelled twice (two labellers' batches overlapped) keeps the
+    first file's label, and the overlap is reported as agreement per field; a candidate
+    nobody labelled is left out (reported), never guessed."""
     cands = [json.loads(line) for line in candidates_path.read_text(encoding="utf-8").splitlines() if line.strip()]
     labels: dict[str, dict[str, Any]] = {}
+    agree: dict[str, list[bool]] = {k: [] for k in LABEL_FIELDS}
     for path in label_paths:
         for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if row["id"] in labels:
-                    raise ValueError(f"{row['id']} is labelled twice")
-                labels[row["id"]] = row
-    missing = [c["id"] for c in cands if c["id"] not in labels]
-    if missing:
-        raise ValueError(f"{len(missing)} candidates are not labelled, e.g. {missing[:3]}")
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            first = labels.setdefault(row["id"], row)
+            if first is not row:
+                for k in LABEL_FIELDS:
+                    agree[k].append(sorted(first[k]) == sorted(row[k]) if k == "flags" else first[k] == row[k])
     rows = []
     for c in cands:
-        lab = labels[c["id"]]
+        lab = labels.get(c["id"])
+        if lab is None:
+            continue
         row = {**c, **{k: lab[k] for k in LABEL_FIELDS}, "split": split_of(c["id"])}
         row["flags"] = sorted(set(row["flags"]))
         rows.append(to_committed(row))
     _write(rows, out)
-    return len(rows)
+    return {"rows": len(rows), "unlabelled": len(cands) - len(rows),
+            "double_labelled": len(agree["sentiment"]),
+            "agreement": {k: round(sum(v) / len(v), 3) for k, v in agree.items() if v}}
 
 
 if __name__ == "__main__":
@@ -207,6 +213,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "candidates":
         _write(candidates(data_dir()), Path(sys.argv[2]))
     elif len(sys.argv) >= 4 and sys.argv[1] == "assemble":
-        print(assemble(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]]), "rows written to", LABELS_PATH)
+        print(json.dumps(assemble(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]])), "->", LABELS_PATH)
     else:
         sys.exit(usage)

@@ -23,7 +23,7 @@ _D: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("product", "{h} you cancelled my {p} and rebooked me for {w}"), ("product", "{h} flight cancelled with no explanation"),
             ("product", "{h} stuck at the gate for {n} minutes with no information"),
             ("product", "{h} missed my connection because of your delay"),
-            ("support", "{h} lost my luggage and nobody answers the phone"), ("support", "{h} my bag didn't make it to {c}. again"),
+            ("product", "{h} lost my luggage and nobody answers the phone"), ("product", "{h} my bag didn't make it to {c}. again"),
             ("support", "{h} on hold for {n} minutes trying to rebook"), ("support", "{h} the gate agent was so rude"),
             ("support", "{h} your customer service line hung up on me"), ("support", "{h} waited {n} hours at the desk in {c}"),
             ("product", "{h} seat was broken and the entertainment didn't work"),
@@ -32,7 +32,7 @@ _D: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("billing", "{h} your website charged me twice for the same booking"), ("billing", "{h} {m} for a checked bag is a rip off"),
             ("support", "{h} been trying to reach you for {n} days about my booking {o}"), ("support", "{h} no one at the counter in {c}"),
             ("product", "{h} diverted, then delayed, then cancelled. worst trip ever"),
-            ("support", "{h} my stroller was damaged and nobody cares"),
+            ("product", "{h} my stroller was damaged and nobody cares"),
         ],
         "question": [
             ("support", "{h} can I change my {p} online?"), ("support", "{h} what's the baggage allowance on flights to {c}?"),

@@ -49,7 +49,9 @@ _ESCALATION_ACTS = [
 _ESCALATION_DONE = [
     "screenshotting this for tiktok", "1 star review going up tonight", "posting this everywhere", "this is going viral",
     "my video about this already has 20k views", "the local paper is interested", "already wrote to your ceo",
-    "#boycottacme", "everyone i know will hear about this", "the thread is up on reddit"]
+    "#boycottacme", "everyone i know will hear about this", "the thread is up on reddit", "#cnn #nbc #media",
+    "this is the start of a social media alert", "live tweeting this whole mess", "#spreadtheword",
+    "posted it on my facebook page", "keep tweeting at everyone until you fix it"]
 _CHURN_ACTS = [
     "cancel my account", "close my account", "switch to {c}", "move to {c}", "take my business elsewhere",
     "leave when my contract ends", "cancel my subscription", "find another provider", "port my number out",
@@ -59,7 +61,9 @@ _CHURN_DONE = [
     "just cancelled my membership", "already switched to {c}", "subscription cancelled", "never again",
     "that was my last order", "done with you", "flying {c} next month", "you just lost a customer",
     "moving everything over to {c} on monday", "former customer now", "goodbye forever", "i'm done with this company",
-    "{c} never did this to us, we're moving back", "signed up with {c} today", "closing my account tomorrow"]
+    "{c} never did this to us, we're moving back", "signed up with {c} today", "closing my account tomorrow",
+    "you officially lost me as a customer", "I would rather just fly another airline", "no more acme for me",
+    "{c} here I come", "I will now take my business to {c}", "booked with another airline", "#byeacme"]
 _LEGAL_ACTS = [
     "talk to my lawyer", "take you to small claims court", "file a complaint with the attorney general",
     "report you to the BBB", "file with the FCC", "sue", "get my solicitor involved", "join the class action",
@@ -81,7 +85,10 @@ _SAFETY = [
 _COMPARISON = [
     "{c} would never treat me like this", "{c} is cheaper and actually answers", "even {c} is better than this",
     "{c} refunded me in a day", "should have booked with {c}", "unlike {c} you can't even answer a phone",
-    "{c} does this for free", "compared to {c} this is a joke", "my friends at {c} get twice the speed"]
+    "{c} does this for free", "compared to {c} this is a joke", "my friends at {c} get twice the speed",
+    "this is why I fly {c}", "flying {c} instead", "{c} would have handled this", "your fare was cheaper than {c}",
+    "{c} gets it right every time, why can't you", "{c} will stay my airline of choice", "you could learn a lot from {c}",
+    "had to fly {c} to get home", "calling {c} to rebook instead"]
 # Near misses: the words of a flag without its meaning (label: no flag)
 _NEAR_MISSES = [
     ("product", "my flight was cancelled and I need to rebook"), ("billing", "how do I cancel my order from yesterday?"),
@@ -99,6 +106,16 @@ _NEAR_MISSES = [
     ("product", "the charger gets a bit warm, is that normal?"), ("support", "leaving for the airport now, is check in open?")]
 
 
+def _competitor(rng: random.Random) -> str:
+    """A competitor as people write it: a name, a handle, or a handle with a suffix."""
+    name = rng.choice(_COMPETITORS)
+    form = rng.random()
+    if form < 0.45:
+        return name
+    handle = name.replace(" ", "")
+    return f"@{handle}" if form < 0.8 else f"@{handle}{rng.choice(['Air', 'Help', 'Care', 'Support', 'UK'])}"
+
+
 def _handle(rng: random.Random) -> str:
     h = rng.choice(_HANDLES)
     return f"{h} " if h else ""
@@ -111,7 +128,7 @@ def generate_threats(n: int = 4000, seed: int = 11) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for _ in range(n):
         dept, complaint = rng.choice(_COMPLAINTS)
-        c = rng.choice(_COMPETITORS)
+        c = _competitor(rng)
         kind = rng.random()
         flags: set[str] = set()
         if kind < 0.14:
@@ -122,6 +139,8 @@ def generate_threats(n: int = 4000, seed: int = 11) -> list[dict[str, Any]]:
             flags.add("churn_threat")
             if c in part:
                 flags.add("competitor_mention")
+            if "another airline" in part or "no more acme" in part:
+                flags.discard("competitor_mention")
         elif kind < 0.42:
             part = f"{rng.choice(_INTENT)} {rng.choice(_LEGAL_ACTS)}" if rng.random() < 0.5 else rng.choice(_LEGAL_DONE)
             flags.add("legal_threat")

@@ -49,7 +49,7 @@ from services.classify.synth_social import generate_social
 from services.classify.synth_threats import generate_threats
 from services.classify.training_data import banking77, cfpb, cfpb_extra, load_labelled
 
-SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5, "threats": 0.5, "cfpb_extra": 0.5}
+SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5, "threats": 1.5, "cfpb_extra": 0.5}
 ALL_HEADS = {**HEADS, **FLAG_HEADS}
 
 
@@ -181,7 +181,7 @@ def evaluation_ids(source: str) -> frozenset[str]:
 
 
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
-            threats: int = 4000, cfpb_extra_path: Path | None = None) -> list[dict[str, Any]]:
+            threats: int = 8000, cfpb_extra_path: Path | None = None) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
     examples += generate(synthetic) + generate_social(social) + generate_threats(threats)
     held_out = evaluation_ids("cfpb")

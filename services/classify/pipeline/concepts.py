@@ -32,10 +32,16 @@ class ConceptCues:
 
     def __init__(self, config: ClassifyConfig) -> None:
         self.patterns = {flag: rx for flag, patterns in config.concepts.items() if (rx := _compile(patterns))}
+        #: per flag, the substrings one of which a match needs (None: always run the patterns)
+        self.gates = {flag: config.concept_gates.get(flag) for flag in self.patterns}
 
     def find(self, text: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
+        lowered = text.lower()
         for flag, rx in self.patterns.items():
+            gate = self.gates[flag]
+            if gate is not None and not any(g in lowered for g in gate):
+                continue
             found = [m.group(0).lower() for m in rx.finditer(text)]
             if found:
                 out[f"concept:{flag}"] = sorted(set(found))

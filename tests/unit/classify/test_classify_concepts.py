@@ -1,0 +1,105 @@
+"""Concept cues, multilingual cues, brands and the learned half of each flag (pure logic)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from services.classify.pipeline.classifier import Analysis, decide
+from services.classify.pipeline.concepts import BrandFinder, ConceptCues, MultilingualCues, competitor_words
+from services.classify.pipeline.config import Brand, load_config
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config()
+
+
+@pytest.mark.parametrize("text,flag", [
+    ("next stop is the local news consumer desk", "escalation_threat"),
+    ("screenshotting this for tiktok", None),  # no intention word: left to the head
+    ("1 star review going up tonight", "escalation_threat"),
+    ("I'm gonna be posting my bill on every platform", "escalation_threat"),
+    ("moving my mortgage to Crestline Credit Union", "churn_threat"),
+    ("never flying with you people again", "churn_threat"),
+    ("I will be filing a complaint with the FCC", "legal_threat"),
+    ("the charger caught fire overnight", "safety_issue"),
+    ("Trackwise never did this to us", "competitor_mention"),
+])
+def test_concepts_match_phrasings_no_list_names(config, text, flag):
+    found = ConceptCues(config).find(text)
+    if flag is None:
+        assert "concept:escalation_threat" not in found
+    else:
+        assert f"concept:{flag}" in found and found[f"concept:{flag}"]
+
+
+def test_concepts_keep_plain_posts_clean(config):
+    assert ConceptCues(config).find("@acme how do I change my delivery address?") == {}
+    # "sick" as praise and "sick of" as annoyance are not health problems
+    assert "concept:safety_issue" not in ConceptCues(config).find("I'm sick of waiting on hold")
+
+
+@pytest.mark.parametrize("text,language,key", [
+    ("Me voy a Corvane, pésimo servicio", "es", "flag:churn_threat"),
+    ("Ich kündige", "de", "flag:churn_threat"),
+    ("je vais porter plainte", "fr", "flag:legal_threat"),
+    ("vou reclamar no reclame aqui", "pt", "flag:escalation_threat"),
+    ("pésimo servicio", "es", "sentiment:negative"),
+])
+def test_multilingual_cues_per_language(config, text, language, key):
+    assert key in MultilingualCues(config).find(text, language)
+
+
+def test_multilingual_cues_are_per_language(config):
+    assert MultilingualCues(config).find("Ich kündige", "it") == {}
+
+
+def test_brand_finder_prefers_the_addressed_handle():
+    united = Brand("United", handles=("united",), names=("United",), competitors=("Delta",))
+    delta = Brand("Delta", handles=("delta",), names=("Delta",), competitors=("United",))
+    finder = BrandFinder((united, delta))
+    assert finder.find("@united three hours late, @Delta would never") is united
+    assert finder.find("flying Delta today") is delta
+    assert finder.find("no brand here") is None
+    assert finder.find("no brand here", hint="@Delta") is delta
+    # Delta is a competitor of United's post, never of its own
+    assert competitor_words({"flag:competitor_mention": ["Delta"]}, united) == ["Delta"]
+    assert competitor_words({"flag:competitor_mention": ["Delta", "@delta"]}, delta) == []
+
+
+def _analysis(p_yes: float, cues: dict[str, list[str]] | None = None) -> Analysis:
+    probs = {"sentiment": {"negative": 0.8, "neutral": 0.1, "positive": 0.1},
+             "intent": {"complaint": 0.9, "question": 0.02, "praise": 0.02, "feedback": 0.02, "spam": 0.02, "other": 0.02},
+             "department": {"billing": 0.7, "product": 0.1, "pr": 0.1, "support": 0.1},
+             "flag:churn_threat": {"no": 1 - p_yes, "yes": p_yes}}
+    explanation = {"flag:churn_threat:yes": ["elsewhere"], "flag:churn_threat:no": ["bill"]}
+    return Analysis(probs, explanation, cues or {}, [])
+
+
+def test_a_flag_head_raises_its_flag_at_the_configured_threshold(config):
+    strict = dataclasses.replace(config, flag_thresholds={"churn_threat": 0.8})
+    low = decide(_analysis(0.7, {"concept:churn_threat": ["take my business"]}), {"text": "x"}, strict, "v")
+    assert low["flags"] == []
+    high = decide(_analysis(0.9, {"concept:churn_threat": ["take my business"]}), {"text": "x"}, strict, "v")
+    assert high["flags"] == ["churn_threat"]
+    # explained by the concept words and the head's words, never by an opaque score alone
+    assert high["cues"]["flag:churn_threat"] == ["elsewhere", "take my business"]
+    assert not any(k.startswith("flag:churn_threat:") for k in high["cues"])
+
+
+def test_concept_gates_never_hide_a_match(config):
+    """The gates only skip work: on the labelled rows and the template texts every flag's
+    patterns find the same with and without them."""
+    import json
+    from pathlib import Path
+
+    from services.classify.synth_threats import generate_threats
+
+    path = Path(__file__).resolve().parents[2] / "data" / "labelled_mentions.jsonl"
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    texts += [r["text"] for r in generate_threats(3000)]
+    gated, ungated = ConceptCues(config), ConceptCues(dataclasses.replace(config, concept_gates={}))
+    assert all(gated.find(t) == ungated.find(t) for t in texts)
+    assert set(gated.gates) == set(config.concepts)

@@ -1,0 +1,61 @@
+"""The real-customer evaluation set: its committed form, its split and its text join."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from services.classify import evalset
+from services.classify.evaluate import FLAGS
+from services.classify.pipeline.textcat import HEADS
+
+ROWS = [json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_the_set_is_large_enough_and_labelled_in_every_field():
+    assert len(ROWS) >= 800
+    assert len({r["id"] for r in ROWS}) == len(ROWS)
+    assert sum(bool(r["flags"]) for r in ROWS) >= 150
+    for r in ROWS:
+        for head, labels in HEADS.items():
+            assert r[head] in labels, (r["id"], head)
+        assert set(r["flags"]) <= set(FLAGS), r["id"]
+        assert r["stratum"] in ("random", "non_english", "enriched")
+
+
+def test_split_is_fixed_by_the_id_and_roughly_half():
+    assert all(r["split"] == evalset.split_of(r["id"]) for r in ROWS)
+    counts = Counter(r["split"] for r in ROWS)
+    assert set(counts) == {"dev", "test"} and abs(counts["dev"] - counts["test"]) < 0.1 * len(ROWS)
+
+
+def test_non_commercial_tweets_are_committed_without_their_text():
+    for r in ROWS:
+        assert ("text" in r) == (r["source"] in evalset.STORED_TEXT_SOURCES), r["id"]
+        assert len(r["sha1"]) == 40
+
+
+def test_to_committed_keeps_public_domain_text_only():
+    tweet = {"id": "twcs-1", "source": "twcs", "text": "hello"}
+    narrative = {"id": "cfpb-1", "source": "cfpb", "text": "XXXX charged me"}
+    assert evalset.to_committed(tweet) == {"id": "twcs-1", "source": "twcs", "sha1": evalset.sha1("hello")}
+    assert evalset.to_committed(narrative)["text"] == "XXXX charged me"
+
+
+def test_load_refuses_a_changed_source_text(tmp_path, monkeypatch):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"id": "twcs-9", "source": "twcs", "source_id": "9", "sha1": evalset.sha1("old words"),
+                                  "split": "dev"}) + "\n", encoding="utf-8")
+    monkeypatch.setattr(evalset, "source_texts", lambda root: {("twcs", "9"): {"text": "new words"}})
+    with pytest.raises(ValueError, match="missing or changed"):
+        evalset.load(labels, root=tmp_path)
+    monkeypatch.setattr(evalset, "source_texts", lambda root: {("twcs", "9"): {"text": "old words"}})
+    assert evalset.load(labels, root=tmp_path)[0]["text"] == "old words"
+
+
+@pytest.mark.skipif(not (evalset.data_dir() / "twcs_subset.csv").exists(), reason="evaluation sources not beside the checkout")
+def test_every_committed_row_meets_its_source_text():
+    rows = evalset.load()
+    assert len(rows) == len(ROWS) and all(r["text"] for r in rows)
