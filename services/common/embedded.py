@@ -188,21 +188,15 @@ class EmbeddedPostgres:
 
     def _running_port(self) -> int | None:
         """The TCP port of a server already running on this data folder (an earlier `make run`)."""
-        pid_file = self.data_dir / "postmaster.pid"
+        from pgserver.utils import PostmasterInfo
+
         try:
-            lines = pid_file.read_text().splitlines()
-        except OSError:
+            info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        except (AssertionError, ValueError):  # a postmaster.pid still being written
             return None
-        if len(lines) < 4 or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
-            return None
-        try:
-            os.kill(int(lines[0]), 0)
-        except ProcessLookupError:
-            return None  # stale file from a killed server: pg_ctl start replaces it
-        except PermissionError:
-            pass  # alive, owned by the `pgserver` user
-        port = int(lines[3])
-        return port if port_open("127.0.0.1", port) else None
+        if info is None or not info.is_running() or info.port is None:
+            return None  # none, or a stale file from a killed server: pg_ctl start replaces it
+        return info.port if port_open("127.0.0.1", info.port) else None
 
     def _log_tail(self, lines: int = 20) -> str:
         try:
