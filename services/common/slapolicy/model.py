@@ -214,13 +214,18 @@ class Policy:
         """When a `kind` clock started at `started_at` (event time) breaches, given its pauses.
 
         `pauses` are (paused_at, resumed_at) pairs in order; a last pair without resume
-        means the clock is paused now and has no due time (None).
+        means the clock is paused now and has no due time (None). A pause that starts after
+        the target was already reached moves nothing: the breach happened before it, so a
+        report that passes a case's whole history gets the breach time, not a resume time.
         """
         target = self.target(kind)
         if target is None:
             return None
         clock = SlaClock.start(kind, 0, started_at, target)
         for paused_at, resumed_at in pauses:
+            reached = clock.due(self.calendar)
+            if reached is not None and reached <= paused_at:
+                return reached
             clock.pause(paused_at, self.calendar)
             if resumed_at is None:
                 return None

@@ -55,6 +55,24 @@ def test_due_is_calendar_aware_and_honours_pauses(office):
     assert other.target("next_response") is None and other.due("next_response", T0) is None
 
 
+def test_a_pause_after_the_breach_does_not_move_the_breach(shipped):
+    """60-minute target from 12:00 on 24/7, paused 13:30-14:00: the breach was 13:00."""
+    policy = shipped.select("high", "support", "x")
+    noon = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    assert policy.target("first_response") == 3600
+    late_pause = [(noon + timedelta(minutes=90), noon + timedelta(hours=2))]
+    assert policy.due("first_response", noon, late_pause) == noon + timedelta(hours=1)
+    assert policy.due("first_response", noon, [(noon + timedelta(minutes=90), None)]) == noon + timedelta(hours=1)
+    # A pause before the breach still moves it by the time paused, and one exactly at the breach moves nothing.
+    early = [(noon + timedelta(minutes=30), noon + timedelta(minutes=45))]
+    assert policy.due("first_response", noon, early) == noon + timedelta(minutes=75)
+    at_breach = [(noon + timedelta(hours=1), noon + timedelta(hours=3))]
+    assert policy.due("first_response", noon, at_breach) == noon + timedelta(hours=1)
+    # Two pauses: the second starts after the (moved) breach at 13:15.
+    both = early + late_pause
+    assert policy.due("first_response", noon, both) == noon + timedelta(minutes=75)
+
+
 def test_steps_follow_the_chain_and_the_case(office):
     critical_public = office.select("critical", "billing", "x")
     steps = [(s.name, s.offset_s, s.level, s.notify, s.action) for s in critical_public.steps("first_response")]
