@@ -124,9 +124,12 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"heatdesk replay: no such file: {args.file}", file=sys.stderr)
         return 2
+    if args.shuffle is not None and args.speed > 0:
+        print("heatdesk replay: --shuffle sends lines out of time order; use it with --speed 0", file=sys.stderr)
+        return 2
     summary = asyncio.run(replay(args.file, target=args.target, layout=args.layout, speed=args.speed,
                                  concurrency=args.concurrency, token=args.token, limit=args.limit,
-                                 progress=not args.no_progress))
+                                 progress=not args.no_progress, shuffle=args.shuffle))
     print(orjson.dumps(summary.as_dict()).decode() if args.json else summary.render())
     problems = summary.outcome["rejected"] + summary.outcome["failed"] + summary.outcome["invalid"]
     return 1 if problems else 0
@@ -153,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     r.add_argument("--token", default=os.environ.get("HEATDESK_REPLAY_TOKEN"), help="ingest API token")
     r.add_argument("--limit", type=int, help="only the first N lines (in time order)")
+    r.add_argument("--shuffle", type=int, metavar="SEED",
+                   help="send the lines in a random order (this seed): what retrying, reordering webhooks do")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     from services.classify.cli import register as register_classify

@@ -4,7 +4,9 @@ Posts go through the same front door as live traffic (`POST /v1/mentions` and
 `/v1/responses` of a running ingest, keep-alive, bounded concurrency), so replays exercise
 validation, deduplication and acknowledgement exactly as production does. `--speed N`
 replays N times faster than the data's own clock; `--speed 0` (the default) as fast as
-the service accepts. 503 and 429 answers are retried after their Retry-After; nothing is
+the service accepts. `--shuffle SEED` sends the lines in a random order instead (what
+platform webhooks that retry and reorder do to a stream), to show that the cases come out the
+same in any arrival order. 503 and 429 answers are retried after their Retry-After; nothing is
 dropped silently: the summary counts every line as accepted, duplicate, rejected (4xx,
 with the first reasons), invalid (unreadable line) or failed (gave up after retries).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import sys
 import time
 from collections import Counter
@@ -115,14 +118,19 @@ async def _post(session: aiohttp.ClientSession, url: str, item: ReplayItem, summ
 
 
 async def replay(path: Path, *, target: str, layout: str = "auto", speed: float = 0.0, concurrency: int = 64,
-                 token: str | None = None, limit: int | None = None, progress: bool = True) -> ReplaySummary:
+                 token: str | None = None, limit: int | None = None, progress: bool = True,
+                 shuffle: int | None = None) -> ReplaySummary:
     items = read_items(path, layout)
     if limit is not None:
         items = items[:limit]
+    if shuffle is not None:
+        if speed > 0:
+            raise ValueError("--shuffle sends lines out of time order; it needs --speed 0")
+        random.Random(shuffle).shuffle(items)
     summary = ReplaySummary(lines=len(items))
     timed = [i for i in items if i.kind != "invalid"]
     if timed:
-        summary.data_span_s = (timed[-1].at - timed[0].at).total_seconds()
+        summary.data_span_s = (max(i.at for i in timed) - min(i.at for i in timed)).total_seconds()
     bar = Progress(len(items)) if progress else None
     headers = {"Content-Type": "application/json"}
     if token:

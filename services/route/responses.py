@@ -1,15 +1,19 @@
 """Apply brand responses to cases: first response, next responses, resolution, reopen.
 
-A response names what it answers by case id, by the customer post it replies to, by the
-conversation, or by the customer; it is matched in that order. One that matches nothing
-yet is kept (the customer's post may still be on its way through classify) and applied
-when that post is routed. Every response is applied once: its id is the primary key.
+A response names what it answers by case id, by the post it replies to (a customer's
+mention, or a brand reply already on a case), or - only when it replies to nothing - by
+the conversation or the customer; it is matched in that order. One whose parent is not
+there yet stays in `responses` with no case (durable: a restart loses nothing) and is
+applied when that parent is routed or applied, in the same transaction. Every response is
+applied once: its id is the primary key, and a response applied in this batch is never
+picked up again as "waiting".
 
-Effects on the case:
-- reply by a person: the first one sets `first_response_at`; every one sets
-  `last_response_at`; the case now waits on the customer (`pending`), which pauses SLA
-  clocks until the customer writes again. Automated replies are recorded, never counted.
-- resolution: `resolved`; a resolution is also a first response if none came before.
+Effects on the case, all by event time (the response's own `created_at`), so the result does
+not depend on the order in which things arrive:
+- reply by a person: `first_response_at` is the earliest, `last_response_at` the latest;
+  a reply newer than the customer's last post puts the case to `pending` (waiting on the
+  customer, SLA clocks paused). Automated replies are recorded, never counted.
+- resolution: `resolved`; a resolution is also a response by a person.
 - reopen: back to `open`, with a new clock.
 """
 
@@ -38,6 +42,7 @@ class ResponseApplier:
         self.authors = authors
         self.event_rows: list[tuple[str, datetime, Event]] = []
         self.matched: list[tuple[str, str]] = []
+        self._applied_refs: dict[tuple[str, str], str] = {}  # (channel, external id) → case, this batch
 
     async def apply_new(self, responses: Sequence[dict[str, Any]], out: list[tuple[str, Event]]) -> dict[str, int]:
         """Store new responses (duplicates skipped), match and apply them; counts by outcome."""
@@ -59,48 +64,86 @@ class ResponseApplier:
         fresh = list({r["id"]: r for r in responses if r["id"] in fresh_ids}.values())  # a copy in one batch too
         counts = {"duplicate": len(responses) - len(fresh), "applied": 0, "unmatched": 0}
         targets = await self._match(fresh)
+        applied: list[tuple[str, str]] = []
         for response in sorted(fresh, key=lambda r: r["created_at"]):
             case_id = targets.get(response["id"])
-            if case_id is None or case_id not in self.cases:
-                counts["unmatched"] += 1
-                continue
-            self._apply(self.cases[case_id], response, out)
-            counts["applied"] += 1
+            if case_id is not None and case_id in self.cases:
+                self._apply(self.cases[case_id], response, out)
+                applied.append((response["channel"], response["external_id"]))
+        if applied:  # replies to these replies that came first (or in this batch)
+            await self.apply_waiting(applied, out)
+        done = {m[0] for m in self.matched}
+        counts["applied"] = sum(r["id"] in done for r in fresh)
+        counts["unmatched"] = len(fresh) - counts["applied"]
         return counts
 
     async def apply_waiting(self, posts: Sequence[tuple[str, str]], out: list[tuple[str, Event]]) -> int:
-        """Apply stored, unmatched responses that reply to the given (channel, external id) posts."""
-        rows = await self.conn.fetch(
-            """SELECT r.id::text, r.kind, r.channel, r.external_id, r.in_reply_to, r.automated, r.public,
-                      r.author_id, r.created_at, m.case_id::text AS case_id
-                 FROM responses r
-                 JOIN unnest($1::text[], $2::text[]) AS t(channel, ref) ON r.channel = t.channel AND r.in_reply_to = t.ref
-                 JOIN mentions m ON m.channel = r.channel AND m.external_id = r.in_reply_to
-                WHERE r.case_id IS NULL ORDER BY r.created_at FOR UPDATE OF r""",
-            [p[0] for p in posts], [p[1] for p in posts])
-        for row in rows:
-            response = {"id": row["id"], "kind": row["kind"], "automated": row["automated"], "public": row["public"],
-                        "author": {"id": row["author_id"]}, "created_at": row["created_at"]}
-            await self._ensure_loaded([row["case_id"]])
-            self._apply(self.cases[row["case_id"]], response, out)
-        return len(rows)
+        """Apply stored, unmatched responses that reply to the given (channel, external id) posts
+        (mentions just routed, or responses just applied), then the ones replying to those."""
+        total = 0
+        while posts:
+            rows = await self.conn.fetch(
+                """SELECT r.id::text, r.kind, r.channel, r.external_id, r.in_reply_to, r.automated, r.public,
+                          r.author_id, r.created_at, COALESCE(m.case_id, p.case_id)::text AS case_id
+                     FROM responses r
+                     JOIN unnest($1::text[], $2::text[]) AS t(channel, ref)
+                       ON r.channel = t.channel AND r.in_reply_to = t.ref
+                     LEFT JOIN mentions m ON m.channel = r.channel AND m.external_id = r.in_reply_to
+                     LEFT JOIN LATERAL (SELECT case_id FROM responses p
+                                         WHERE p.channel = r.channel AND p.external_id = r.in_reply_to
+                                           AND p.case_id IS NOT NULL LIMIT 1) p ON true
+                    WHERE r.case_id IS NULL AND NOT r.id = ANY($3::uuid[])
+                    ORDER BY r.created_at FOR UPDATE OF r""",
+                [p[0] for p in posts], [p[1] for p in posts], [m[0] for m in self.matched])
+            posts = []
+            for row in rows:
+                case_id = row["case_id"] or self._applied_case(row["channel"], row["in_reply_to"])
+                if case_id is None:
+                    continue
+                response = {"id": row["id"], "kind": row["kind"], "automated": row["automated"],
+                            "public": row["public"], "author": {"id": row["author_id"]},
+                            "created_at": row["created_at"], "channel": row["channel"],
+                            "external_id": row["external_id"]}
+                await self._ensure_loaded([case_id])
+                self._apply(self.cases[case_id], response, out)
+                posts.append((row["channel"], row["external_id"]))
+                total += 1
+        return total
+
+    def _applied_case(self, channel: str, external_id: str | None) -> str | None:
+        """The case of a response applied earlier in this batch (not written back yet)."""
+        return self._applied_refs.get((channel, external_id or ""))
 
     async def _match(self, responses: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """response id → case id. The reply chain decides when there is one: a response to a
+        post nobody has routed yet waits for it rather than guessing by conversation or customer
+        (a guess is how a reply lands on the customer's other case)."""
         targets: dict[str, str] = {r["id"]: r["case_id"] for r in responses if r.get("case_id")}
-        refs = [(r["channel"], ref) for r in responses if r["id"] not in targets
-                for ref in (r.get("in_reply_to"), r.get("conversation_id")) if ref]
+        chained = [r for r in responses if r["id"] not in targets and r.get("in_reply_to")]
+        if chained:
+            rows = await self.conn.fetch(
+                """SELECT t.channel, t.ref, COALESCE(m.case_id, p.case_id)::text AS case_id
+                     FROM unnest($1::text[], $2::text[]) AS t(channel, ref)
+                     LEFT JOIN mentions m ON m.channel = t.channel AND m.external_id = t.ref
+                     LEFT JOIN LATERAL (SELECT case_id FROM responses p
+                                         WHERE p.channel = t.channel AND p.external_id = t.ref
+                                           AND p.case_id IS NOT NULL LIMIT 1) p ON true""",
+                [r["channel"] for r in chained], [r["in_reply_to"] for r in chained])
+            parents = {(r["channel"], r["ref"]): r["case_id"] for r in rows if r["case_id"]}
+            for r in chained:
+                found = parents.get((r["channel"], r["in_reply_to"]))
+                if found:
+                    targets[r["id"]] = found
+        loose = [r for r in responses if r["id"] not in targets and not r.get("in_reply_to")]
+        refs = [(r["channel"], r["conversation_id"]) for r in loose if r.get("conversation_id")]
         by_ref = await store.cases_by_reference(self.conn, refs)
         customers: list[tuple[str, str]] = []
-        for r in responses:
-            if r["id"] in targets:
-                continue
-            for ref in (r.get("in_reply_to"), r.get("conversation_id")):
-                if ref and (r["channel"], ref) in by_ref:
-                    targets[r["id"]] = by_ref[(r["channel"], ref)]
-                    break
-            else:
-                if r.get("customer_id"):
-                    customers.append((r["channel"], str(r["customer_id"])))
+        for r in loose:
+            ref = r.get("conversation_id")
+            if ref and (r["channel"], ref) in by_ref:
+                targets[r["id"]] = by_ref[(r["channel"], ref)]
+            elif r.get("customer_id"):
+                customers.append((r["channel"], str(r["customer_id"])))
         if customers:
             rows = await self.conn.fetch(
                 """SELECT t.channel, t.customer, c.id::text AS case_id
@@ -110,7 +153,7 @@ class ResponseApplier:
                                    ORDER BY (status <> 'resolved') DESC, last_mention_at DESC LIMIT 1) c ON true""",
                 [c[0] for c in customers], [c[1] for c in customers])
             by_customer = {(r["channel"], r["customer"]): r["case_id"] for r in rows}
-            for r in responses:
+            for r in loose:
                 if r["id"] not in targets and r.get("customer_id"):
                     found = by_customer.get((r["channel"], str(r["customer_id"])))
                     if found:
@@ -136,20 +179,20 @@ class ResponseApplier:
         at = response["created_at"] if isinstance(response["created_at"], datetime) else parse_rfc3339(
             response["created_at"])
         human = not response.get("automated")
-        first = human and case.first_response_at is None and response["kind"] in ("reply", "resolution")
+        answers = human and response["kind"] in ("reply", "resolution")
+        # The earliest reply by event time is the first response, whenever it arrives.
+        first = answers and (case.first_response_at is None or at < case.first_response_at)
         case.changed = True
+        if answers:
+            case.first_response_at = at if first else case.first_response_at
+            case.last_response_at = max(case.last_response_at or at, at)
         if response["kind"] == "reply":
             kind = EventType.CASE_RESPONDED
-            if human:
-                case.first_response_at = case.first_response_at or at
-                case.last_response_at = max(case.last_response_at or at, at)
-                if case.status == "open":
-                    case.status = "pending"
+            # Only a reply newer than the customer's last post leaves the ball in their court.
+            if human and case.status == "open" and at >= case.last_mention_at:
+                case.status = "pending"
         elif response["kind"] == "resolution":
             kind = EventType.CASE_RESOLVED
-            if human:
-                case.first_response_at = case.first_response_at or at
-                case.last_response_at = max(case.last_response_at or at, at)
             case.status, case.resolved_at = "resolved", at
         else:
             kind = EventType.CASE_REOPENED
@@ -162,6 +205,8 @@ class ResponseApplier:
         out.append((topic, event))
         self.event_rows.append((case.id, at, event))
         self.matched.append((response["id"], case.id))
+        if response.get("external_id"):
+            self._applied_refs[(response["channel"], response["external_id"])] = case.id
 
     async def flush(self) -> None:
         """Write the case events and mark the responses applied (cases are written by the batch)."""
