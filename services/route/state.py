@@ -76,7 +76,8 @@ def choose_case(*, by_reference: CaseState | None, person_cases: list[CaseState]
     """("add" | "reopen" | "open", case): where a customer's new post goes.
 
     1. The case of the post it replies to, or of its conversation (if still open).
-    2. Else the customer's most recent open case, if they last wrote within the window.
+    2. Else the customer's most recent open case, if they last wrote within the window
+       (a window of 0 turns this off: threads follow replies and conversations only).
     3. A complaint soon after a resolution reopens that case (when reopening is on).
     4. Else a new case.
     """
@@ -86,13 +87,19 @@ def choose_case(*, by_reference: CaseState | None, person_cases: list[CaseState]
         if is_complaint and policy.reopen and _recently_resolved(by_reference, created_at, policy):
             return "reopen", by_reference
     for case in sorted(person_cases, key=lambda c: c.last_mention_at, reverse=True):
-        if case.status != "resolved" and case.last_mention_at >= created_at - policy.window:
+        if policy.window and case.status != "resolved" and _within(case, created_at, policy.window):
             return "add", case
     if is_complaint and policy.reopen:
         for case in sorted(person_cases, key=lambda c: c.resolved_at or c.last_mention_at, reverse=True):
             if case.status == "resolved" and _recently_resolved(case, created_at, policy):
                 return "reopen", case
     return "open", None
+
+
+def _within(case: CaseState, at: datetime, window: timedelta) -> bool:
+    """`at` falls within `window` of the case's span of posts (either side: a post written
+    before the case opened can arrive after it, and must not join it just for arriving late)."""
+    return case.opened_at - window <= at <= case.last_mention_at + window
 
 
 def _recently_resolved(case: CaseState, at: datetime, policy: ThreadingPolicy) -> bool:
