@@ -96,6 +96,10 @@ class Metrics:
         self.sla_clocks_ended = Counter(
             "heatdesk_sla_clocks_ended_total", "SLA clocks that ended: answered/resolved in time (met), late "
             "(breached) or moot (cancelled)", ["department", "priority", "kind", "outcome"], registry=r)
+        self.sla_corrections = Counter(
+            "heatdesk_sla_corrections_total", "Stopped clocks measured again after a late event (an earlier reply "
+            "or first post): while settling (the figures recorded are the corrected ones) or late (after they were "
+            "recorded)", ["kind", "when"], registry=r)
         self.sla_escalations = Counter(
             "heatdesk_sla_escalations_total", "Escalation steps fired, by chain step", ["department", "kind", "step"],
             registry=r)

@@ -31,6 +31,7 @@ from services.notify.delivery import Deliverer, DeliveryReport
 from services.notify.engine import Armed, CaseSla, Effect, Ended, Engine
 from services.notify.senders import Senders
 from services.notify.settings import NotifySettings
+from services.notify.settling import SettlingMeasurements
 from services.notify.timers import FiredStep, fire_due
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class NotifyService(ConsumerService):
                                           settings.notify_crisis_multiple, settings.notify_crisis_min_count,
                                           settings.notify_crisis_cooldown_s, settings.notify_crisis_notify)
         self._deliverer: Deliverer | None = None
+        self.measurements = SettlingMeasurements(self.metrics, settings.notify_measure_settle_s)
 
     def deliverable(self, target: str) -> bool:
         return self.senders.get(target) is not None
@@ -74,6 +76,7 @@ class NotifyService(ConsumerService):
         return [every(stop, s.notify_scan_interval_s, self.scan_once, log),
                 every(stop, s.notify_scan_interval_s, self.deliver_once, log),
                 every(stop, s.notify_gauges_interval_s, self.refresh_gauges, log),
+                every(stop, min(1.0, max(0.1, s.notify_measure_settle_s / 10)), self.measurements.flush_async, log),
                 every(stop, HOUSEKEEPING_INTERVAL_S, self.housekeeping, log),
                 self.policies.watch(stop, s.sla_policies_reload_s)]
 
@@ -113,17 +116,15 @@ class NotifyService(ConsumerService):
                                                   "baseline": alert["baseline"], "targets": alert["targets"]})
 
     def _observe(self, changes: Sequence[tuple[CaseSla, Effect]]) -> None:
-        """Metrics of committed clock changes: armed clocks, met/breached/cancelled, latencies."""
-        histograms = {"first_response": self.metrics.first_response, "next_response": self.metrics.next_response,
-                      "resolution": self.metrics.resolution}
+        """Metrics of committed clock changes: armed clocks now; what stopped clocks measured after
+        they settled (`settling.py`), so a late correction does not count a clock twice."""
         for s, effect in changes:
             if isinstance(effect, Armed) and effect.new:
                 self.metrics.sla_timers_armed.labels(effect.clock.kind).inc()
             elif isinstance(effect, Ended):
-                kind = effect.clock.kind
-                self.metrics.sla_clocks_ended.labels(s.department, s.priority, kind, effect.outcome).inc()
-                if effect.outcome != "cancelled" and kind in histograms:
-                    histograms[kind].labels(s.department, s.channel, s.priority).observe(effect.elapsed_s)
+                self.measurements.add((s.case_id, effect.clock.kind, effect.clock.cycle),
+                                      (s.department, s.channel, s.priority), effect.clock.kind, effect.outcome,
+                                      effect.elapsed_s, effect.corrects)
 
     # -- the scanner ---------------------------------------------------------------------------
 

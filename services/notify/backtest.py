@@ -50,6 +50,7 @@ class BacktestResult:
     autoclosed: int = 0
     reopened: int = 0
     openers: dict[str, str] = dataclasses.field(default_factory=dict)  # case id → external id of its first post
+    outcomes: dict[str, str] = dataclasses.field(default_factory=dict)  # case id → first response met / breached
 
     def as_dict(self) -> dict[str, Any]:
         latencies = list(self.first_response.values())
@@ -112,6 +113,7 @@ class Backtest:
                 if e.clock.kind == "first_response" and e.clock.cycle == 0 and e.outcome != "cancelled":
                     self.result.responded += 1
                     self.result.first_response[case_id] = e.elapsed_s
+                    self.result.outcomes[case_id] = e.outcome
 
     def _autoclose_until(self, at: datetime) -> None:
         while self.autoclose and self.autoclose[0][0] <= at:
@@ -177,6 +179,8 @@ class Backtest:
                     if clock.kind in self.result.breaches and slot != "autoclose":
                         if clock.elapsed(end, self.engine.calendar(state, clock)) > clock.target_s:
                             self.result.breaches[clock.kind] += 1
+                            if clock.kind == "first_response" and clock.cycle == 0:
+                                self.result.outcomes[state.case_id] = "breached"
         return self.result
 
 

@@ -47,6 +47,9 @@ class CaseSla:
     first_response_due_at: datetime | None = None
     first_responded: bool = False
     clocks: dict[str, SlaClock] = dataclasses.field(default_factory=dict)  # active clocks by slot
+    #: The first-response clock once it stopped (its `last_change_at` is when), kept so that a late
+    #: event - an earlier reply, an earlier post - can correct the measurement by event time.
+    first_measured: SlaClock | None = None
     cycles: dict[str, int] = dataclasses.field(default_factory=dict)  # last cycle used per kind
 
     def next_cycle(self, kind: str) -> int:
@@ -73,6 +76,7 @@ class Ended:
     at: datetime
     elapsed_s: float
     outcome: str
+    corrects: bool = False  # replaces what this clock measured before (a late event moved its start or end)
 
 
 Effect = Armed | Ended
@@ -158,8 +162,36 @@ class Engine:
             return None
         elapsed = clock.elapsed(at, self.calendar(s, clock))
         outcome = ("met" if elapsed <= clock.target_s else "breached") if answered else "cancelled"
-        out.append(Ended(clock, max(at, clock.last_change_at or at), elapsed, outcome))
+        ended_at = max(at, clock.last_change_at or at)
+        out.append(Ended(clock, ended_at, elapsed, outcome))
+        if clock.kind == "first_response" and clock.cycle == 0 and answered:
+            s.first_measured = dataclasses.replace(clock, elapsed_s=elapsed, resumed_at=None, last_change_at=ended_at)
         return clock
+
+    def _correct_first(self, s: CaseSla, out: list[Effect], start: datetime | None = None,
+                       end: datetime | None = None) -> None:
+        """Measure the stopped first-response clock again from an earlier first post or to an
+        earlier reply. Only a clock that ran without a pause can be re-measured from its ends
+        (the usual case: the case waits on the customer only after a reply); another one keeps
+        what it measured."""
+        clock = s.first_measured
+        if clock is None or clock.last_change_at is None:
+            return
+        calendar = self.calendar(s, clock)
+        old_end = clock.last_change_at
+        if abs(calendar.business_seconds(clock.started_at, old_end) - clock.elapsed_s) > 1e-6:
+            return
+        new_start = min(clock.started_at, start) if start is not None else clock.started_at
+        new_end = min(old_end, end) if end is not None and end >= new_start else old_end
+        if (new_start, new_end) == (clock.started_at, old_end):
+            return
+        target = self._target(s, "first_response", new_start) if new_start == s.opened_at else clock.target_s
+        corrected = dataclasses.replace(clock, started_at=new_start, target_s=target if target is not None
+                                        else clock.target_s, elapsed_s=calendar.business_seconds(new_start, new_end),
+                                        last_change_at=new_end)
+        s.first_measured = corrected
+        outcome = "met" if corrected.elapsed_s <= corrected.target_s else "breached"
+        out.append(Ended(corrected, new_end, corrected.elapsed_s, outcome, corrects=True))
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -230,14 +262,28 @@ class Engine:
         return s
 
     def _refresh(self, s: CaseSla, case: Mapping[str, Any], out: list[Effect]) -> None:
-        """Priority, department, channel, tags or the deadline changed: retarget the active clocks."""
+        """Priority, department, channel, tags or the deadline changed: retarget the active clocks.
+
+        The case's first post can move earlier (route learns of an older post that arrived
+        late, and threads by event time): the clocks that ran from the old first post now run
+        from the new one, with the time between counted as spent."""
         before = (s.priority, s.department, s.channel, s.tags, s.public, s.policy, s.first_response_due_at)
+        opened = _ts(case.get("opened_at"))
+        moved = opened is not None and opened < s.opened_at
+        if moved:
+            for clock in s.clocks.values():
+                if clock.cycle == 0 and clock.started_at == s.opened_at and clock.kind != "autoclose":
+                    clock.start_earlier(opened, self.calendar(s, clock))
+            s.opened_at = opened
+            s.first_response_due_at = _ts(case.get("first_response_due_at"))
+            self._correct_first(s, out, start=opened)
         s.priority, s.department, s.channel = case["priority"], case["department"], case["channel"]
         s.tags, s.public = tuple(case.get("tags") or ()), case.get("public")
         s.first_response_due_at = _ts(case.get("first_response_due_at"))
         s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
                                 s.public).name
-        if before == (s.priority, s.department, s.channel, s.tags, s.public, s.policy, s.first_response_due_at):
+        if not moved and before == (s.priority, s.department, s.channel, s.tags, s.public, s.policy,
+                                    s.first_response_due_at):
             return
         for slot, clock in list(s.clocks.items()):
             target = self._target(s, clock.kind, clock.started_at)
@@ -255,6 +301,7 @@ class Engine:
                 s.first_responded = True
         elif clock is None:
             s.first_responded = True
+        self._correct_first(s, out, end=at)  # an earlier reply than the one that stopped it, arriving late
 
     def _waiting_on_customer(self, s: CaseSla, at: datetime, out: list[Effect]) -> None:
         s.status = "pending"

@@ -17,6 +17,8 @@ class NotifySettings(ServiceSettings):
                                         "event time is now)")
     notify_stale_after_s: float = setting(86400.0, "A step or crisis window older than this when it fires is published "
                                                    "but pages nobody (first deployment, long outage); 0: always page")
+    notify_measure_settle_s: float = setting(60.0, "What a stopped SLA clock measured waits this long before it is "
+                                             "counted in the histograms, so that a late earlier reply can correct it")
     notify_watermark_idle_s: float = setting(30.0, "Event clock: a partition silent this long no longer holds it back")
     sla_policies_path: str = setting("", "SLA policies YAML (empty: the shipped policies); reloaded when it changes")
     sla_policies_reload_s: float = setting(5.0, "How often the SLA policies file is checked for changes")

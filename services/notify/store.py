@@ -40,14 +40,20 @@ async def load(conn: asyncpg.Connection, case_ids: Sequence[str]) -> tuple[dict[
             first_responded=r["first_responded"], cycles=orjson.loads(r["cycles"]))
     for r in await conn.fetch(
             """SELECT case_id::text, kind, cycle, started_at, target_s, elapsed_s, resumed_at, last_change_at, fired
-                 FROM sla_timers WHERE case_id = ANY($1::uuid[]) AND state <> 'stopped'
+                      , state = 'stopped' AS stopped, outcome
+                 FROM sla_timers WHERE case_id = ANY($1::uuid[])
+                  AND (state <> 'stopped' OR (kind = 'first_response' AND cycle = 0))
                 ORDER BY case_id, kind, cycle FOR UPDATE""", ids):
-        fired[(r["case_id"], r["kind"], r["cycle"])] = set(r["fired"])
         state = states.get(r["case_id"])
-        if state is None:
-            continue  # a timer armed before sla_cases existed: the engine re-arms it from the next event
         clock = SlaClock(r["kind"], r["cycle"], r["started_at"], r["target_s"] or 0.0, r["elapsed_s"],
                          r["resumed_at"], r["last_change_at"])
+        if r["stopped"]:  # the measured first response, which a late event may still correct
+            if state is not None and r["outcome"] in ("met", "breached"):
+                state.first_measured = clock
+            continue
+        fired[(r["case_id"], r["kind"], r["cycle"])] = set(r["fired"])
+        if state is None:
+            continue  # a timer armed before sla_cases existed: the engine re-arms it from the next event
         slot = SLOTS[clock.kind]
         if slot not in state.clocks or state.clocks[slot].cycle < clock.cycle:
             state.clocks[slot] = clock
@@ -78,7 +84,8 @@ async def save_states(conn: asyncpg.Connection, rows: Sequence[tuple[object, ...
                        first_response_due_at, first_responded, cycles)
            ON CONFLICT (case_id) DO UPDATE SET status = EXCLUDED.status, policy = EXCLUDED.policy,
                priority = EXCLUDED.priority, department = EXCLUDED.department, channel = EXCLUDED.channel,
-               public = EXCLUDED.public, tags = EXCLUDED.tags, first_response_due_at = EXCLUDED.first_response_due_at,
+               public = EXCLUDED.public, tags = EXCLUDED.tags, opened_at = EXCLUDED.opened_at,
+               first_response_due_at = EXCLUDED.first_response_due_at,
                first_responded = EXCLUDED.first_responded, cycles = EXCLUDED.cycles, updated_at = now()""",
         *[list(column) for column in columns])
 
@@ -147,7 +154,8 @@ def _upsert_clocks(keep_steps: bool) -> str:
            SELECT {values} FROM unnest({arrays}) AS t({names})
            ON CONFLICT (case_id, kind, cycle) DO UPDATE SET department = EXCLUDED.department,
                priority = EXCLUDED.priority, channel = EXCLUDED.channel, policy = EXCLUDED.policy,
-               target_s = EXCLUDED.target_s, elapsed_s = EXCLUDED.elapsed_s, resumed_at = EXCLUDED.resumed_at,
+               started_at = EXCLUDED.started_at, target_s = EXCLUDED.target_s, elapsed_s = EXCLUDED.elapsed_s,
+               resumed_at = EXCLUDED.resumed_at,
                last_change_at = EXCLUDED.last_change_at, due_at = EXCLUDED.due_at,
                breach_at = coalesce(EXCLUDED.breach_at, sla_timers.breach_at),
                steps = {"sla_timers.steps" if keep_steps else "EXCLUDED.steps"},

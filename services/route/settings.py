@@ -13,7 +13,8 @@ class RouteSettings(ServiceSettings):
     route_group_id: str = setting("heatdesk-route", "Consumer group of route")
     route_rules_path: str = setting("", "Routing rules YAML (empty: the shipped rules); reloaded when it changes")
     route_rules_reload_s: float = setting(5.0, "How often the rules file is checked for changes")
-    route_thread_window_s: float = setting(72 * 3600.0, "A customer's new post joins their open case if within this window (0: by reply and conversation only)")
+    route_thread_window_s: float = setting(
+        72 * 3600.0, "A customer's new post joins their open case if within this window (0: by reply and conversation only)")
     route_reopen: bool = setting(True, "A complaint soon after resolution reopens the case (false: opens a new one)")
     route_reopen_window_s: float = setting(7 * 24 * 3600.0, "How soon after resolution a complaint reopens the case")
     route_repeat_window_days: float = setting(30.0, "Window of the repeat-author counts (cases, complaints)")

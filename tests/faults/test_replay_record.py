@@ -16,6 +16,7 @@ cannot know; every other rule is the shipped one.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from services.common.metrics import RESPONSE_BUCKETS
 from services.common.slapolicy import load_policies
 from services.ingest.replay import replay
 from services.ingest.replay_sources import read_items
-from services.notify.backtest import backtest
+from services.notify.backtest import CASE_NAMESPACE, backtest
 from tests.faults.replay_truth import compare, truth
 from tests.support import parse_metrics
 
@@ -46,7 +47,9 @@ policies:
       resolution: 7d
     breach: {notify: []}
 """
+SETTLE_S = 12.0
 ENV = {"HEATDESK_ROUTE_THREAD_WINDOW_S": "0", "HEATDESK_NOTIFY_CLOCK": "event",
+       "HEATDESK_NOTIFY_MEASURE_SETTLE_S": str(SETTLE_S),
        "HEATDESK_SLA_FIRST_RESPONSE_TARGETS": "critical=14400,high=14400,normal=14400,low=14400"}
 
 
@@ -109,8 +112,17 @@ async def _replay_and_check(stack: Any, tmp_path: Path, passes: list[int | None]
         report = await compare(conn, expected)
     finally:
         await conn.close()
+    await asyncio.sleep(SETTLE_S + 2.0)  # what the clocks measured is counted once it settled
     live = await _histogram(stack)
-    return {"report": report, "live": live, "offline": _expected_histogram(list(offline.first_response.values())),
+    conn = await stack.db()
+    try:  # notify's first-response clock of every case, against the case route holds
+        clocks = await conn.fetch("""SELECT c.id::text AS case_id, c.opened_at, c.first_response_at, t.started_at,
+                                            t.stopped_at, t.outcome
+                                       FROM cases c LEFT JOIN sla_timers t
+                                         ON t.case_id = c.id AND t.kind = 'first_response' AND t.cycle = 0""")
+    finally:
+        await conn.close()
+    return {"report": report, "live": live, "clocks": clocks, "offline": _expected_histogram(list(offline.first_response.values())),
             "backtest": offline}
 
 
@@ -121,24 +133,47 @@ def policy_env(tmp_path: Path) -> dict[str, str]:
     return {**ENV, "HEATDESK_SLA_POLICIES_PATH": str(path)}
 
 
-async def test_replay_shuffled_and_in_order_twice_each_matches_the_file(fault_stack, policy_env, tmp_path):
+def _notify_agrees(result: dict) -> None:
+    """notify's first-response clock of every case starts at its first post and stops at its
+    first reply (event time), met or breached as in the backtest; the scraped histogram is the
+    backtest's, bucket by bucket."""
+    report, offline = result["report"], result["backtest"]
+    assert [c for c in result["clocks"] if c["started_at"] != c["opened_at"]] == []
+    assert [c for c in result["clocks"] if c["stopped_at"] != c["first_response_at"]] == []
+    # The backtest names a case after its conversation (the thread's root tweet).
+    offline_case = {conv: str(uuid.uuid5(CASE_NAMESPACE, f"x:{conv}")) for conv in report.case_of_conversation}
+    assert set(offline_case.values()) == set(offline.outcomes)
+    live = {c["case_id"]: c["outcome"] for c in result["clocks"]}
+    assert {live_id: live[live_id] for live_id in report.case_of_conversation.values()} == {
+        report.case_of_conversation[conv]: offline.outcomes[case_id] for conv, case_id in offline_case.items()}
+    assert result["live"] == result["offline"]
+    assert result["live"][float("inf")] == offline.responded
+
+
+async def test_replay_in_order_and_shuffled_twice_each_matches_the_file(fault_stack, policy_env, tmp_path,
+                                                                        fault_report):
     stack = await fault_stack(env=policy_env)
     await stack.start()
-    first = await _replay_and_check(stack, tmp_path, [20261207])
-    assert first["report"].problems() == {}, "\n".join(f"{k}: {v}" for k, v in first["report"].problems().items())
+    first = await _replay_and_check(stack, tmp_path, [None])
+    problems = first["report"].problems()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
     assert first["report"].cases == first["backtest"].cases == len(first["report"].case_of_conversation)
-    assert first["live"] == first["offline"], (first["live"], first["offline"])
-    again = await _replay_and_check(stack, tmp_path, [None, 20261207, None])
-    assert again["report"].problems() == {}, again["report"].problems()
-    assert again["live"] == first["live"]  # replays of the same file changed nothing
+    _notify_agrees(first)
+    again = await _replay_and_check(stack, tmp_path, [20261207, None, 20261207])
+    problems = again["report"].problems()
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+    assert again["live"] == first["live"]  # three more replays of the same file changed nothing
+    fault_report(fault="TWCS replay in order, then shuffled / in order / shuffled", sent=4 * 4979, lost=0,
+                 duplicated=0, recovery_s="", note=f"{first['report'].cases} cases, every reply once, SLA = backtest")
 
 
-async def test_replay_with_route_killed_twice_ends_in_the_same_state(fault_stack, policy_env, tmp_path, fault_report):
+async def test_replay_shuffled_with_route_killed_twice_matches_the_file(fault_stack, policy_env, tmp_path,
+                                                                        fault_report):
     stack = await fault_stack(env=policy_env)
     await stack.start()
     result = await _replay_and_check(stack, tmp_path, [20261207], kill_route=2)
     problems = result["report"].problems()
-    fault_report(fault="route kill -9 x2 during a shuffled TWCS replay", sent=4979, lost=0 if not problems else "?",
-                 duplicated=len(result["report"].responded_events_not_once), recovery_s="", note=str(problems)[:80])
-    assert problems == {}, problems
-    assert result["live"] == result["offline"], (result["live"], result["offline"])
+    assert problems == {}, "\n".join(f"{k}: {v}" for k, v in problems.items())
+    _notify_agrees(result)
+    fault_report(fault="shuffled TWCS replay, route kill -9 x2", sent=4979, lost=0, duplicated=0, recovery_s="",
+                 note=f"{result['report'].cases} cases, every reply once, SLA = backtest")

@@ -66,7 +66,8 @@ async def test_next_response_clock_after_a_customer_follow_up(service_env, broke
     lifecycle[-1].data["assignee"] = "agent-7"
     for event in lifecycle:
         validate_event(event)
-    async with Running(notify(service_env, clock, HEATDESK_SLA_POLICIES_PATH=str(OFFICE))) as svc:
+    async with Running(notify(service_env, clock, HEATDESK_SLA_POLICIES_PATH=str(OFFICE),
+                              HEATDESK_NOTIFY_MEASURE_SETTLE_S="0")) as svc:
         await produce_events(broker.bootstrap, CASE_EVENTS, lifecycle)
         await applied(db, 4)
         clock.set(MON + timedelta(hours=11, minutes=59))

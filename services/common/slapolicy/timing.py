@@ -62,6 +62,16 @@ class SlaClock:
         self.last_change_at = at
         return True
 
+    def start_earlier(self, at: datetime, calendar: Calendar) -> bool:
+        """The clock should have started at `at`, before its start: an earlier post of the
+        case arrived late. The time between was owed to the customer, so it counts as spent;
+        False when `at` is not earlier."""
+        if at >= self.started_at:
+            return False
+        self.elapsed_s += calendar.business_seconds(at, self.started_at)
+        self.started_at = at
+        return True
+
     def times(self, offsets: Sequence[float], calendar: Calendar) -> list[datetime | None]:
         """When the clock reaches each offset (business seconds since its start).
 
