@@ -219,7 +219,9 @@ class Engine:
         if s.status == "resolved" and event_type != EventType.CASE_REOPENED:
             return s, out
         self._refresh(s, case, out)
-        if event_type == EventType.CASE_MENTION_ADDED:
+        if event_type == EventType.CASE_MENTION_ADDED and case.get("status") == "pending":
+            pass  # a post older than the brand's last reply, arriving late: the case still waits on the customer
+        elif event_type == EventType.CASE_MENTION_ADDED:
             self._waiting_on_brand(s, at, out)
             if "response" not in s.clocks and s.first_responded:
                 self._start(s, "next_response", at, out)

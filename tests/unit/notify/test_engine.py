@@ -204,3 +204,52 @@ def test_malformed_events_raise():
         engine.apply(None, EventType.CASE_OPENED, {"case": {"id": CASE_ID}, "occurred_at": "2026-01-01T00:00:00Z"})
     with pytest.raises(ValueError):
         engine.apply(None, EventType.CASE_OPENED, event(FRI_4PM) | {"occurred_at": "yesterday"})
+
+
+def corrections(effects: list) -> list[tuple[str, str, float, datetime]]:
+    return [(e.clock.kind, e.outcome, e.elapsed_s, e.clock.started_at) for e in effects
+            if isinstance(e, Ended) and e.corrects]
+
+
+def test_an_earlier_reply_arriving_late_re_measures_the_first_response(engine):
+    state = opened(engine)
+    monday_11 = datetime(2026, 2, 2, 11, 0, tzinfo=UTC)  # 3 business hours: breached (2 h target)
+    friday_1630 = FRI_4PM + timedelta(minutes=30)  # the brand's real first answer, delivered last
+    state, effects = engine.apply(state, EventType.CASE_RESPONDED, event(monday_11, reply(monday_11, first=True),
+                                                                       status="pending"))
+    assert ended(effects) == [("first_response", 0, "breached", 10800.0)]
+    state, effects = engine.apply(state, EventType.CASE_RESPONDED,
+                                  event(friday_1630, reply(friday_1630, first=True), status="pending"))
+    assert corrections(effects) == [("first_response", "met", 1800.0, FRI_4PM)]
+    later = monday_11 + timedelta(hours=1)  # a reply later than the one measured moves nothing
+    _, effects = engine.apply(state, EventType.CASE_RESPONDED, event(later, reply(later), status="pending"))
+    assert corrections(effects) == []
+
+
+def test_an_earlier_first_post_arriving_late_moves_the_clocks_start(engine):
+    friday_5pm = FRI_4PM + timedelta(hours=1)  # after office hours: the post that arrived first
+    state = opened(engine, opened_at=format_rfc3339(friday_5pm))
+    monday_930 = datetime(2026, 2, 2, 9, 30, tzinfo=UTC)
+    earlier = event(FRI_4PM, opened_at=format_rfc3339(FRI_4PM), mention_count=2)
+    state, effects = engine.apply(state, EventType.CASE_MENTION_ADDED, earlier)  # the running clock
+    first = state.clocks["response"]
+    assert first.started_at == FRI_4PM and first.elapsed(monday_930, engine.calendar(state, first)) == 5400
+    assert state.opened_at == FRI_4PM
+    state, effects = engine.apply(state, EventType.CASE_RESPONDED,
+                                  event(monday_930, reply(monday_930, first=True), status="pending",
+                                        opened_at=format_rfc3339(FRI_4PM)))
+    assert ended(effects) == [("first_response", 0, "met", 5400.0)]
+
+
+def test_an_earlier_first_post_after_the_answer_re_measures_it(engine):
+    friday_5pm = FRI_4PM + timedelta(hours=1)
+    state = opened(engine, opened_at=format_rfc3339(friday_5pm))
+    monday_10 = datetime(2026, 2, 2, 10, 0, tzinfo=UTC)
+    state, effects = engine.apply(state, EventType.CASE_RESPONDED, event(
+        monday_10, reply(monday_10, first=True), status="pending", opened_at=format_rfc3339(friday_5pm)))
+    assert ended(effects) == [("first_response", 0, "met", 3600.0)]
+    state, effects = engine.apply(state, EventType.CASE_MENTION_ADDED, event(
+        FRI_4PM, status="pending", opened_at=format_rfc3339(FRI_4PM), mention_count=2))
+    assert corrections(effects) == [("first_response", "met", 7200.0, FRI_4PM)]
+    # Older than the brand's reply: it owes no next response, and the case still waits on the customer.
+    assert state.status == "pending" and state.clocks.get("response") is None

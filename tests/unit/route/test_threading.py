@@ -54,3 +54,19 @@ def test_priority_only_rises():
     c = case("a", priority="high")
     assert raise_priority(c, "normal", 90) is False and c.priority == "high" and c.priority_score == 90
     assert raise_priority(c, "critical", 10) is True and c.priority == "critical" and c.priority_score == 90
+
+
+def test_a_window_of_zero_threads_by_reference_only():
+    a = case("a")
+    off = ThreadingPolicy(window=timedelta(0), reopen_window=timedelta(days=7))
+    assert choose_case(by_reference=None, person_cases=[a], created_at=T0, is_complaint=True,
+                       policy=off) == ("open", None)
+    assert choose_case(by_reference=a, person_cases=[a], created_at=T0, is_complaint=True, policy=off) == ("add", a)
+
+
+def test_a_post_written_long_before_a_case_opened_does_not_join_it_for_arriving_late():
+    a = case("a", last=timedelta(days=10))  # opened and last written ten days after T0
+    assert choose_case(by_reference=None, person_cases=[a], created_at=T0, is_complaint=True,
+                       policy=POLICY) == ("open", None)
+    assert choose_case(by_reference=None, person_cases=[a], created_at=T0 + timedelta(days=8), is_complaint=True,
+                       policy=POLICY) == ("add", a)  # within the window before it opened
