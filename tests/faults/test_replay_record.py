@@ -105,6 +105,7 @@ async def _replay_and_check(stack: Any, tmp_path: Path, passes: list[int | None]
             route.kill()
             await stack.restart(route).wait_ready()
         summary = await run
+        print(f"replay (shuffle={seed}, route kills={kill_route}):\n{summary.render()}")
         assert summary.outcome["rejected"] == summary.outcome["failed"] == 0, summary.render()
         await _drain(stack, mentions, responses)
     conn = await stack.db()
@@ -146,6 +147,12 @@ def _notify_agrees(result: dict) -> None:
     live = {c["case_id"]: c["outcome"] for c in result["clocks"]}
     assert {live_id: live[live_id] for live_id in report.case_of_conversation.values()} == {
         report.case_of_conversation[conv]: offline.outcomes[case_id] for conv, case_id in offline_case.items()}
+    print(f"{'le (s)':>8} {'notify /metrics':>16} {'sla backtest':>13}")
+    for le, count in sorted(result["offline"].items()):
+        print(f"{le:>8} {result['live'].get(le, 0):>16.0f} {count:>13.0f}")
+    outcomes = Counter(offline.outcomes.values())
+    print(f"cases {report.cases} (backtest {offline.cases}); first response met {outcomes['met']}, "
+          f"breached {outcomes['breached']} in both")
     assert result["live"] == result["offline"]
     assert result["live"][float("inf")] == offline.responded
 
