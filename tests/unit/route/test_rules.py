@@ -84,6 +84,22 @@ def test_shipped_rules_load_and_route_the_defaults():
     assert decide(rules, spam).priority == "low" and decide(rules, spam).matched == ("spam-is-low",)
 
 
+def test_shipped_rules_bring_pr_to_a_complaint_with_reach():
+    """A verified journalist with 248,113 followers reporting an outage: no threat, but PR knows."""
+    rules = load_rules(None)
+    outage = {"intent": "complaint", "sentiment": {"label": "negative", "score": 0.5}, "flags": [],
+              "department": "support", "department_scores": {"support": 0.6}, "priority": {"score": 40, "bucket": "normal"}}
+    journalist = {**MENTION, "author": {"id": "9", "followers": 248_113, "verified": True}}
+    decision = decide(rules, facts(journalist, outage))
+    assert decision.department == "support" and "pr" in decision.departments
+    assert "high-reach" in decision.tags and decision.priority == "high"
+    assert "high-reach-complaint" in decision.matched
+    small = {**MENTION, "author": {"id": "9", "followers": 248, "verified": True}}
+    assert "pr" not in decide(rules, facts(small, outage)).departments
+    praise = {**outage, "intent": "praise", "sentiment": {"label": "positive", "score": 0.9}}
+    assert "pr" not in decide(rules, facts(journalist, praise)).departments
+
+
 @pytest.mark.parametrize("document,message", [
     ({"rules": [{"name": "r", "when": {"flg": "x"}, "then": {"tags": ["t"]}}]}, "rule 'r'.when: unknown field 'flg'"),
     ({"rules": [{"name": "r", "when": {"followers": {"gte": "many"}}, "then": {"tags": ["t"]}}]},
