@@ -71,7 +71,7 @@ class ServiceSettings:
     db_pool_max: int = setting(5, "Maximum PostgreSQL connections")
     shutdown_grace_seconds: float = setting(10.0, "How long a stopping service may drain before it is cut off")
     pii_allow: tuple[str, ...] = setting((), "Personal data left unmasked in logs and on department topics: any of "
-                                              "card, email, phone (empty: all masked)")
+                                              "card, email, phone, link (empty: all masked)")
 
     def __post_init__(self) -> None:
         """Refuse values no Kafka client understands at start, not at the first connection."""

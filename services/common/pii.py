@@ -14,6 +14,10 @@ e.g. for a department that calls customers back):
   (`(555) 123-4567`, `555-123-4567`) and national with a trunk 0 (`020 7946 0958`), 8 to
   15 digits - become `[phone]`. A bare run of digits is not taken for a phone number:
   order numbers are bare runs of digits, and an agent needs them.
+- links keep their site and path but lose their query and fragment
+  (`https://airline.example/manage?pnr=ABC123&last=Smith` becomes
+  `https://airline.example/manage?[masked]`): a booking or password-reset link carries
+  the booking code, the surname or a token there.
 
 Masking is deterministic and idempotent (a masked text masks to itself).
 """
@@ -28,7 +32,7 @@ from typing import Any
 
 from services.common.errors import ConfigError
 
-KINDS = ("card", "email", "phone")
+KINDS = ("card", "email", "phone", "link")
 ENV = "HEATDESK_PII_ALLOW"
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+%-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
@@ -39,6 +43,7 @@ _PHONE = re.compile(
     r"|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w-])"  # 555-123-4567, 555.123.4567
     r"|(?<![\w.-])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}(?![\w-])")  # 020 7946 0958, 0171-234-5678
 
+_LINK = re.compile(r"(https?://[^\s?#]+)[?#][^\s]*", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 #: A masked phone number has at least 8 digits, a card 13; a text with fewer has neither.
 _FEWEST_DIGITS = 8
@@ -59,6 +64,11 @@ def _card(match: re.Match[str]) -> str:
     if 13 <= len(digits) <= 19 and luhn_ok(digits):
         return f"[card ending {digits[-4:]}]"
     return match.group()
+
+
+def _link(match: re.Match[str]) -> str:
+    rest = match.group()[len(match.group(1)):]
+    return match.group() if rest in ("?[masked]",) else f"{match.group(1)}?[masked]"
 
 
 def _phone(match: re.Match[str]) -> str:
@@ -85,6 +95,8 @@ def mask(text: str, allow: Collection[str] = ()) -> str:
     """`text` with the kinds of personal data not in `allow` masked."""
     if not text:
         return text
+    if "link" not in allow and "://" in text:
+        text = _LINK.sub(_link, text)
     if "email" not in allow and _may_hold_email(text):
         text = _EMAIL.sub("[email]", text)
     if len(_DIGIT.findall(text)) < _FEWEST_DIGITS:
@@ -108,7 +120,7 @@ def mask_value(value: Any, allow: Collection[str] = ()) -> Any:
 
 
 def parse_allow(raw: str | Collection[str]) -> frozenset[str]:
-    """`card,email,phone` (any of them, comma-separated) → the kinds left unmasked."""
+    """`card,email,phone,link` (any of them, comma-separated) → the kinds left unmasked."""
     kinds = [k.strip().lower() for k in (raw.split(",") if isinstance(raw, str) else raw) if k.strip()]
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:

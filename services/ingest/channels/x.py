@@ -31,6 +31,23 @@ def _v2_user(users: dict[str, dict[str, Any]], user_id: str) -> dict[str, Any]:
                        bool(user.get("verified")))
 
 
+def _expand_links(text: str, *entity_sets: Any) -> str:
+    """X shortens every link in a post's text to `https://t.co/…`; the payload's own entities
+    say where each leads (`unwound_url`, else `expanded_url`). An agent needs the real link
+    (a booking page, a product), and rules and the classifier read words, not t.co codes.
+    What a link carries in its query (a booking code, a surname) is masked downstream like any
+    personal data (`services/common/pii.py`, kind `link`)."""
+    for entities in entity_sets:
+        links = entities.get("urls") if isinstance(entities, dict) else None
+        for link in links if isinstance(links, list) else []:
+            if not isinstance(link, dict):
+                continue
+            short, full = link.get("url"), link.get("unwound_url") or link.get("expanded_url")
+            if isinstance(short, str) and isinstance(full, str) and short and short in text:
+                text = text.replace(short, full)
+    return text
+
+
 def _tweet_url(handle: str | None, tweet_id: str) -> str:
     return f"https://x.com/{handle or 'i/web'}/status/{tweet_id}"
 
@@ -57,14 +74,18 @@ def _parse_v2(payload: dict[str, Any], received_at: datetime, brands: BrandAccou
             if in_reply_to:
                 out.responses.append(build_response(
                     channel=CHANNEL, external_id=str(tweet["id"]), author=author, created_at=created_at,
-                    received_at=received_at, raw=tweet, text=tweet.get("text"), in_reply_to=str(in_reply_to),
+                    received_at=received_at, raw=tweet, text=_expand_links(tweet.get("text") or "",
+                                                                           tweet.get("entities")) or None,
+                    in_reply_to=str(in_reply_to),
                     conversation_id=conversation_id, customer_id=tweet.get("in_reply_to_user_id")))
             else:
                 out.ignored.append("brand_broadcast")
             continue
         metrics = tweet.get("public_metrics") or {}
+        note = tweet.get("note_tweet") if isinstance(tweet.get("note_tweet"), dict) else {}
+        text = _expand_links(note.get("text") or tweet.get("text", ""), note.get("entities"), tweet.get("entities"))
         out.mentions.append(build_mention(
-            channel=CHANNEL, external_id=str(tweet["id"]), author=author, text=tweet.get("text", ""),
+            channel=CHANNEL, external_id=str(tweet["id"]), author=author, text=text,
             created_at=created_at, received_at=received_at, raw={"data": tweet, "includes": {"users": [
                 users[author["id"]]] if author["id"] in users else []}},
             conversation_id=conversation_id, in_reply_to=in_reply_to, url=_tweet_url(author["handle"], tweet["id"]),
@@ -81,7 +102,8 @@ def _v1_author(user: dict[str, Any]) -> dict[str, Any]:
 
 def _v1_text(tweet: dict[str, Any]) -> str:
     extended = tweet.get("extended_tweet") or {}
-    return extended.get("full_text") or tweet.get("full_text") or tweet.get("text") or ""
+    text = extended.get("full_text") or tweet.get("full_text") or tweet.get("text") or ""
+    return _expand_links(text, extended.get("entities"), tweet.get("entities"))
 
 
 def _parse_activity(payload: dict[str, Any], received_at: datetime, brands: BrandAccounts, out: Parsed) -> None:

@@ -45,6 +45,33 @@ def test_x_filtered_stream_tweet():
     assert m["raw"]["data"]["id"] == "1346889436626259968"
 
 
+def test_x_links_are_resolved_from_the_payloads_entities_and_masked_on_the_way_out():
+    booking = ("https://book.airline.example/manage-booking?pnr=QX7K2L&lastName=Okonkwo-Smith&lang=en"
+               "&utm_source=app")
+    v2 = {"data": {"id": "1800000000000000001", "author_id": "2244994945", "created_at": "2024-06-01T10:00:00.000Z",
+                   "text": "@AcmeHelp my booking https://t.co/AbC123xYz is wrong, and see https://t.co/Q9 too",
+                   "entities": {"urls": [{"start": 20, "end": 43, "url": "https://t.co/AbC123xYz",
+                                          "expanded_url": booking, "display_url": "book.airline.example/manage…"},
+                                         {"url": "https://t.co/Q9", "expanded_url": "https://x.com/i/web/status/9",
+                                          "unwound_url": "https://status.acme.example/incidents/42"}]}},
+          "includes": {"users": [{"id": "2244994945", "username": "jocustomer", "name": "Jo"}]}}
+    (m,) = parse_x(v2, RECEIVED, BRANDS).mentions
+    assert m["text"] == (f"@AcmeHelp my booking {booking} is wrong, and see "
+                         "https://status.acme.example/incidents/42 too")
+    from services.common import pii
+
+    assert pii.mask(m["text"]) == ("@AcmeHelp my booking https://book.airline.example/manage-booking?[masked] is "
+                                   "wrong, and see https://status.acme.example/incidents/42 too")
+    v1 = {"for_user_id": "783214", "tweet_create_events": [{
+        "id_str": "1800000000000000002", "created_at": "Sat Jun 01 10:00:00 +0000 2024", "truncated": True,
+        "text": "@AcmeHelp look https://t.co/short…", "user": {"id_str": "55", "screen_name": "kim"},
+        "extended_tweet": {"full_text": "@AcmeHelp look https://t.co/Full1 at this",
+                           "entities": {"urls": [{"url": "https://t.co/Full1",
+                                                  "expanded_url": "https://acme.example/p/1"}]}}}]}
+    (m,) = parse_x(v1, RECEIVED, BRANDS).mentions
+    assert m["text"] == "@AcmeHelp look https://acme.example/p/1 at this"
+
+
 def test_x_brand_reply_is_a_response_and_retweets_are_skipped():
     parsed = parse_x(load("x_brand_reply.json"), RECEIVED, BRANDS)
     assert parsed.mentions == [] and parsed.ignored == ["retweet"]
