@@ -122,7 +122,9 @@ class RouteService(ConsumerService):
         return policy.due("first_response", created_at)
 
     def extra_tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        wait = self.settings.route_reply_wait_s
         return [every(stop, self.settings.route_open_cases_refresh_s, self.refresh_open_cases, log),
+                every(stop, min(60.0, max(0.2, wait / 4)), self.apply_overdue_replies, log),
                 self.rules.watch(stop, self.settings.route_rules_reload_s),
                 self.policies.watch(stop, self.settings.sla_policies_reload_s)]
 
@@ -147,6 +149,19 @@ class RouteService(ConsumerService):
         else:
             await self.relay.publish_written(written)
         self._observe(result.outcomes, {m["id"]: m["received_at"] for m, _ in mentions})
+        for outcome, n in result.responses.items():
+            if n:
+                self.metrics.responses_applied.labels(outcome).inc(n)
+
+    async def apply_overdue_replies(self) -> None:
+        """Replies whose post never came, after `HEATDESK_ROUTE_REPLY_WAIT_S`: one more match,
+        by conversation or customer (`heatdesk_responses_applied_total{outcome=…_after_wait}`)."""
+        assert self.pool is not None and self.relay is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            result = await self.router.apply_overdue_replies(conn, self.settings.route_reply_wait_s)
+            written = await enqueue(conn, self.name, result.events) if result.events else None
+        if written is not None:
+            await self.relay.flush()
         for outcome, n in result.responses.items():
             if n:
                 self.metrics.responses_applied.labels(outcome).inc(n)

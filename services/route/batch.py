@@ -86,6 +86,17 @@ class BatchRouter:
         await applier.flush()
         return result
 
+    async def apply_overdue_replies(self, conn: asyncpg.Connection, wait_s: float, limit: int = 500) -> BatchResult:
+        """Replies that waited `wait_s` for their post, matched by conversation or customer
+        (inside the caller's transaction; the events go to the outbox as a batch's do)."""
+        result = BatchResult()
+        cases: dict[str, CaseState] = {}
+        applier = ResponseApplier(conn, cases, {})
+        result.responses = await applier.apply_overdue(wait_s, limit, result.events)
+        await store.write_cases(conn, list(cases.values()))
+        await applier.flush()
+        return result
+
     async def _route_fresh(self, conn: asyncpg.Connection, fresh: list[tuple[dict[str, Any], dict[str, Any]]],
                            cases: dict[str, CaseState], authors: dict[int, dict[str, Any]],
                            result: BatchResult) -> None:

@@ -62,8 +62,31 @@ class ResponseApplier:
             [store._json(r.get("raw")) for r in responses])
         fresh_ids = {r["id"] for r in rows}
         fresh = list({r["id"]: r for r in responses if r["id"] in fresh_ids}.values())  # a copy in one batch too
-        counts = {"duplicate": len(responses) - len(fresh), "applied": 0, "unmatched": 0}
-        targets = await self._match(fresh)
+        return {"duplicate": len(responses) - len(fresh), **await self.apply(fresh, out)}
+
+    async def apply_overdue(self, wait_s: float, limit: int, out: list[tuple[str, Event]]) -> dict[str, int]:
+        """Replies that waited `wait_s` for a post that never came: matched once more, by their
+        conversation or customer (the post may have been lost upstream, or never captured)."""
+        rows = await self.conn.fetch(
+            """UPDATE responses SET waited_until = now()
+                WHERE id IN (SELECT id FROM responses
+                              WHERE case_id IS NULL AND waited_until IS NULL
+                                AND received_at < now() - make_interval(secs => $1::float8)
+                              ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING id::text, kind, channel, external_id, in_reply_to, conversation_id, customer_id, author_id,
+                      automated, public, created_at""", wait_s, limit)
+        overdue = [{**dict(r), "author": {"id": r["author_id"]}} for r in rows]
+        counts = await self.apply(overdue, out, guess=True)
+        return {"applied_after_wait": counts["applied"], "unmatched_after_wait": counts["unmatched"]}
+
+    async def apply(self, fresh: Sequence[dict[str, Any]], out: list[tuple[str, Event]],
+                    guess: bool = False) -> dict[str, int]:
+        """Match and apply responses already stored; `guess`: a reply whose post is unknown is
+        matched by conversation or customer instead of waiting."""
+        counts = {"applied": 0, "unmatched": 0}
+        if not fresh:
+            return counts
+        targets = await self._match(fresh, guess)
         applied: list[tuple[str, str]] = []
         for response in sorted(fresh, key=lambda r: r["created_at"]):
             case_id = targets.get(response["id"])
@@ -114,7 +137,7 @@ class ResponseApplier:
         """The case of a response applied earlier in this batch (not written back yet)."""
         return self._applied_refs.get((channel, external_id or ""))
 
-    async def _match(self, responses: Sequence[dict[str, Any]]) -> dict[str, str]:
+    async def _match(self, responses: Sequence[dict[str, Any]], guess: bool = False) -> dict[str, str]:
         """response id → case id. The reply chain decides when there is one: a response to a
         post nobody has routed yet waits for it rather than guessing by conversation or customer
         (a guess is how a reply lands on the customer's other case)."""
@@ -134,7 +157,7 @@ class ResponseApplier:
                 found = parents.get((r["channel"], r["in_reply_to"]))
                 if found:
                     targets[r["id"]] = found
-        loose = [r for r in responses if r["id"] not in targets and not r.get("in_reply_to")]
+        loose = [r for r in responses if r["id"] not in targets and (guess or not r.get("in_reply_to"))]
         refs = [(r["channel"], r["conversation_id"]) for r in loose if r.get("conversation_id")]
         by_ref = await store.cases_by_reference(self.conn, refs)
         customers: list[tuple[str, str]] = []

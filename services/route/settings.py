@@ -15,6 +15,8 @@ class RouteSettings(ServiceSettings):
     route_rules_reload_s: float = setting(5.0, "How often the rules file is checked for changes")
     route_thread_window_s: float = setting(
         72 * 3600.0, "A customer's new post joins their open case if within this window (0: by reply and conversation only)")
+    route_reply_wait_s: float = setting(600.0, "A reply to a post not routed yet waits this long for it, then is "
+                                        "matched by its conversation or customer")
     route_reopen: bool = setting(True, "A complaint soon after resolution reopens the case (false: opens a new one)")
     route_reopen_window_s: float = setting(7 * 24 * 3600.0, "How soon after resolution a complaint reopens the case")
     route_repeat_window_days: float = setting(30.0, "Window of the repeat-author counts (cases, complaints)")

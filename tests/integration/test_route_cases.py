@@ -110,6 +110,28 @@ async def test_an_answer_that_arrives_before_its_post_is_applied_when_the_post_i
     assert await db.fetchval("SELECT case_id IS NOT NULL FROM responses")
 
 
+async def test_a_reply_to_a_post_never_seen_waits_then_is_matched_by_its_customer(service_env, broker, db):
+    """The reply chain first: a reply to an unknown post does not guess at once (that is how replies
+    landed on the customer's other case); after HEATDESK_ROUTE_REPLY_WAIT_S it is matched by customer."""
+    t0 = utcnow() - timedelta(minutes=30)
+    post = classified_event("seen-1", "my order never came", author_id="4004", created_at=format_rfc3339(t0))
+    answer = response_event("r-orphan", t0 + timedelta(minutes=5), in_reply_to="never-routed", customer_id="4004")
+    async with Running(_service(service_env, HEATDESK_ROUTE_REPLY_WAIT_S="2")) as svc:
+        await produce_events(broker.bootstrap, MENTIONS_CLASSIFIED, [post])
+        await wait_for(lambda: db.fetchval("SELECT count(*) FROM cases"))
+        await produce_events(broker.bootstrap, RESPONSES, [answer])
+        await wait_for(lambda: db.fetchval("SELECT count(*) FROM responses"))
+        assert await db.fetchval("SELECT case_id FROM responses") is None  # waiting for its post
+        await wait_for(lambda: db.fetchval("SELECT case_id IS NOT NULL FROM responses"), timeout=30)
+        out = await lifecycle(broker, 2)
+        applied = svc.metrics.registry.get_sample_value("heatdesk_responses_applied_total",
+                                                        {"outcome": "applied_after_wait"})
+    assert [e.type for e in out] == [EventType.CASE_OPENED, EventType.CASE_RESPONDED]
+    case = await db.fetchrow("SELECT first_response_at, status FROM cases")
+    assert case["first_response_at"] == t0 + timedelta(minutes=5) and case["status"] == "pending"
+    assert await db.fetchval("SELECT waited_until IS NOT NULL FROM responses") and applied == 1
+
+
 async def test_repeat_authors_are_counted_and_tagged(service_env, broker, db):
     t0 = utcnow() - timedelta(days=3)
     posts = []
