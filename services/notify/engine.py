@@ -270,6 +270,11 @@ class Engine:
         late, and threads by event time): the clocks that ran from the old first post now run
         from the new one, with the time between counted as spent."""
         before = (s.priority, s.department, s.channel, s.tags, s.public, s.policy, s.first_response_due_at)
+        s.priority, s.department, s.channel = case["priority"], case["department"], case["channel"]
+        s.tags, s.public = tuple(case.get("tags") or ()), case.get("public")
+        s.first_response_due_at = _ts(case.get("first_response_due_at"))
+        s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
+                                s.public).name
         opened = _ts(case.get("opened_at"))
         moved = opened is not None and opened < s.opened_at
         if moved:
@@ -277,13 +282,7 @@ class Engine:
                 if clock.cycle == 0 and clock.started_at == s.opened_at and clock.kind != "autoclose":
                     clock.start_earlier(opened, self.calendar(s, clock))
             s.opened_at = opened
-            s.first_response_due_at = _ts(case.get("first_response_due_at"))
             self._correct_first(s, out, start=opened)
-        s.priority, s.department, s.channel = case["priority"], case["department"], case["channel"]
-        s.tags, s.public = tuple(case.get("tags") or ()), case.get("public")
-        s.first_response_due_at = _ts(case.get("first_response_due_at"))
-        s.policy = self.resolve(case.get("sla_policy"), s.priority, s.department, s.channel, s.tags,
-                                s.public).name
         if not moved and before == (s.priority, s.department, s.channel, s.tags, s.public, s.policy,
                                     s.first_response_due_at):
             return

@@ -37,6 +37,8 @@ class SettlingMeasurements:
         self.settle_s = settle_s
         self.now = now
         self.held: dict[Key, Held] = {}
+        self.histograms = {"first_response": metrics.first_response, "next_response": metrics.next_response,
+                           "resolution": metrics.resolution}
 
     def add(self, key: Key, labels: tuple[str, str, str], kind: str, outcome: str, elapsed_s: float,
             corrects: bool) -> None:
@@ -57,14 +59,12 @@ class SettlingMeasurements:
         """Record every measurement whose settling time is over; how many."""
         now = self.now()
         ready = [key for key, held in self.held.items() if held.ready_at <= now]
-        histograms = {"first_response": self.metrics.first_response, "next_response": self.metrics.next_response,
-                      "resolution": self.metrics.resolution}
         for key in ready:
             held = self.held.pop(key)
             department, channel, priority = held.labels
             self.metrics.sla_clocks_ended.labels(department, priority, held.kind, held.outcome).inc()
-            if held.outcome != "cancelled" and held.kind in histograms:
-                histograms[held.kind].labels(department, channel, priority).observe(held.elapsed_s)
+            if held.outcome != "cancelled" and held.kind in self.histograms:
+                self.histograms[held.kind].labels(department, channel, priority).observe(held.elapsed_s)
         return len(ready)
 
     async def flush_async(self) -> None:

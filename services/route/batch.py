@@ -211,8 +211,7 @@ class BatchRouter:
         if created_at < case.opened_at:  # an earlier post arrived late: the case began then
             case.opened_at = created_at
             if not case.reopened_count:
-                case.first_response_due_at = self.due(created_at, case.priority, case.sla_policy, case.department,
-                                                      case.channel, case.tags, case.public)
+                case.first_response_due_at = self._due_from(case, created_at)
         case.flags = sorted(set(case.flags) | set(classification.get("flags") or []))
         case.tags = case.tags + [t for t in decision.tags if t not in case.tags]
         case.departments = case.departments + [d for d in decision.added_by_rules if d not in case.departments]
@@ -220,11 +219,15 @@ class BatchRouter:
         if reopen:
             case.reopened_count += 1
             case.resolved_at = None
-            case.first_response_due_at = self.due(created_at, case.priority, case.sla_policy, case.department,
-                                                  case.channel, case.tags, case.public)
+            case.first_response_due_at = self._due_from(case, created_at)
         if reopen or case.last_response_at is None or created_at >= case.last_response_at:
             case.status = "open"  # a customer's post puts the ball back in the brand's court
         # (one older than the brand's last reply, arriving late, leaves the case waiting on them)
+
+
+    def _due_from(self, case: CaseState, start: datetime) -> datetime | None:
+        """The case's first-response deadline for a clock starting at `start`."""
+        return self.due(start, case.priority, case.sla_policy, case.department, case.channel, case.tags, case.public)
 
 
 def _mention_row(mention: dict[str, Any], classification: dict[str, Any], case_id: str, author_id: int,

@@ -34,6 +34,14 @@ from services.route.state import CaseState
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 
+#: The case of the post a reply answers (`t.channel`, `t.ref`): the routed mention with that id,
+#: else a brand reply with that id already on a case. One rule for matching and for waiting.
+_PARENT_JOINS = """LEFT JOIN mentions m ON m.channel = t.channel AND m.external_id = t.ref
+                      LEFT JOIN LATERAL (SELECT case_id FROM responses p
+                                          WHERE p.channel = t.channel AND p.external_id = t.ref
+                                            AND p.case_id IS NOT NULL LIMIT 1) p ON true"""
+_PARENT_CASE = "COALESCE(m.case_id, p.case_id)::text"
+
 
 class ResponseApplier:
     def __init__(self, conn: asyncpg.Connection, cases: dict[str, CaseState], authors: dict[int, dict[str, Any]]) -> None:
@@ -106,36 +114,27 @@ class ResponseApplier:
         total = 0
         while posts:
             rows = await self.conn.fetch(
-                """SELECT r.id::text, r.kind, r.channel, r.external_id, r.in_reply_to, r.automated, r.public,
-                          r.author_id, r.created_at, COALESCE(m.case_id, p.case_id)::text AS case_id
-                     FROM responses r
-                     JOIN unnest($1::text[], $2::text[]) AS t(channel, ref)
-                       ON r.channel = t.channel AND r.in_reply_to = t.ref
-                     LEFT JOIN mentions m ON m.channel = r.channel AND m.external_id = r.in_reply_to
-                     LEFT JOIN LATERAL (SELECT case_id FROM responses p
-                                         WHERE p.channel = r.channel AND p.external_id = r.in_reply_to
-                                           AND p.case_id IS NOT NULL LIMIT 1) p ON true
-                    WHERE r.case_id IS NULL AND NOT r.id = ANY($3::uuid[])
-                    ORDER BY r.created_at FOR UPDATE OF r""",
+                f"""SELECT r.id::text, r.kind, r.channel, r.external_id, r.in_reply_to, r.automated, r.public,
+                           r.author_id, r.created_at, {_PARENT_CASE} AS case_id
+                      FROM responses r
+                      JOIN unnest($1::text[], $2::text[]) AS t(channel, ref)
+                        ON r.channel = t.channel AND r.in_reply_to = t.ref
+                      {_PARENT_JOINS}
+                     WHERE r.case_id IS NULL AND NOT r.id = ANY($3::uuid[])
+                     ORDER BY r.created_at FOR UPDATE OF r""",
                 [p[0] for p in posts], [p[1] for p in posts], [m[0] for m in self.matched])
             posts = []
             for row in rows:
-                case_id = row["case_id"] or self._applied_case(row["channel"], row["in_reply_to"])
+                # A parent applied earlier in this batch is not written back yet: its case is in memory.
+                case_id = row["case_id"] or self._applied_refs.get((row["channel"], row["in_reply_to"]))
                 if case_id is None:
                     continue
-                response = {"id": row["id"], "kind": row["kind"], "automated": row["automated"],
-                            "public": row["public"], "author": {"id": row["author_id"]},
-                            "created_at": row["created_at"], "channel": row["channel"],
-                            "external_id": row["external_id"]}
+                response = {**dict(row), "author": {"id": row["author_id"]}}
                 await self._ensure_loaded([case_id])
                 self._apply(self.cases[case_id], response, out)
                 posts.append((row["channel"], row["external_id"]))
                 total += 1
         return total
-
-    def _applied_case(self, channel: str, external_id: str | None) -> str | None:
-        """The case of a response applied earlier in this batch (not written back yet)."""
-        return self._applied_refs.get((channel, external_id or ""))
 
     async def _match(self, responses: Sequence[dict[str, Any]], guess: bool = False) -> dict[str, str]:
         """response id → case id. The reply chain decides when there is one: a response to a
@@ -145,12 +144,9 @@ class ResponseApplier:
         chained = [r for r in responses if r["id"] not in targets and r.get("in_reply_to")]
         if chained:
             rows = await self.conn.fetch(
-                """SELECT t.channel, t.ref, COALESCE(m.case_id, p.case_id)::text AS case_id
-                     FROM unnest($1::text[], $2::text[]) AS t(channel, ref)
-                     LEFT JOIN mentions m ON m.channel = t.channel AND m.external_id = t.ref
-                     LEFT JOIN LATERAL (SELECT case_id FROM responses p
-                                         WHERE p.channel = t.channel AND p.external_id = t.ref
-                                           AND p.case_id IS NOT NULL LIMIT 1) p ON true""",
+                f"""SELECT t.channel, t.ref, {_PARENT_CASE} AS case_id
+                      FROM unnest($1::text[], $2::text[]) AS t(channel, ref)
+                      {_PARENT_JOINS}""",
                 [r["channel"] for r in chained], [r["in_reply_to"] for r in chained])
             parents = {(r["channel"], r["ref"]): r["case_id"] for r in rows if r["case_id"]}
             for r in chained:
