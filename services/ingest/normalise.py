@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,22 @@ MAX_ID_CHARS = 256
 KINDS = ("post", "comment", "reply", "direct_message", "email", "review", "transcript", "chat")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: A hashtag or a handle in running text: not inside a word or an email address ("a@b.com").
+_HASHTAG = re.compile(r"(?<![\w&#/])#(\w*[^\W\d]\w*)")
+_HANDLE = re.compile(r"(?<![\w@.])@(\w{1,50})")
+MAX_TAGS = 50
+
+
+def _unique(values: Iterable[str], sigil: str) -> list[str]:
+    """Each tag once, in order of appearance, without its sigil; case kept, duplicates by case."""
+    seen: dict[str, str] = {}
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        tag = normalise_text(value).lstrip(sigil) if sigil else normalise_text(value)
+        if tag and tag.lower() not in seen and len(tag) <= 140:
+            seen[tag.lower()] = tag
+    return list(seen.values())[:MAX_TAGS]
 
 
 def normalise_text(value: str) -> str:
@@ -102,19 +119,34 @@ class FieldErrors:
             return None
 
 
-def author(id: str, handle: str | None = None, name: str | None = None, followers: int = 0,
+def author(id: str, handle: str | None = None, name: str | None = None, followers: int | None = None,
            verified: bool = False) -> dict[str, Any]:
+    """The canonical author. `followers=None`: the platform sent no count (Meta never does).
+
+    Unknown is not zero: a rule "followers under 100" must not fire for a Facebook page with a
+    million fans. v1 keeps `followers` an integer (subscribers parse it as one), so unknown is
+    written `followers: 0, followers_known: false`; readers that care (route's rule facts)
+    turn that back into "unknown".
+    """
+    known = followers is not None
     return {"id": normalise_text(str(id)), "handle": normalise_text(handle) if handle else None,
             "name": normalise_text(name) if name else None, "followers": max(0, int(followers or 0)),
-            "verified": bool(verified)}
+            "followers_known": known, "verified": bool(verified)}
 
 
 def build_mention(*, channel: str, external_id: str, author: dict[str, Any], text: str, created_at: datetime,
                   received_at: datetime, raw: Any, conversation_id: str | None = None,
                   in_reply_to: str | None = None, url: str | None = None, language: str | None = None,
                   kind: str = "post", subject: str | None = None,
-                  metrics: dict[str, int] | None = None) -> dict[str, Any]:
-    """The canonical v1 Mention. Raises InvalidInput when the parsed fields break its rules."""
+                  metrics: dict[str, int] | None = None, hashtags: Iterable[str] | None = None,
+                  mentioned_accounts: Iterable[str] | None = None,
+                  stream_tags: Iterable[str] | None = None) -> dict[str, Any]:
+    """The canonical v1 Mention. Raises InvalidInput when the parsed fields break its rules.
+
+    `hashtags` and `mentioned_accounts` come from the payload's own entities when it has them
+    (X); otherwise they are read from the text (`#word`, `@handle`), so every channel fills
+    them. `stream_tags` are the tags of the source's matching rules (X filtered stream).
+    """
     errors = FieldErrors()
     if channel not in CHANNELS:
         errors.add("/channel", f"unknown channel; one of {', '.join(CHANNELS)}")
@@ -146,6 +178,10 @@ def build_mention(*, channel: str, external_id: str, author: dict[str, Any], tex
     }
     if subject:
         mention["subject"] = normalise_text(subject)
+    mention["hashtags"] = _unique(hashtags if hashtags is not None else _HASHTAG.findall(text), "#")
+    mention["mentioned_accounts"] = _unique(mentioned_accounts if mentioned_accounts is not None
+                                            else _HANDLE.findall(text), "@")
+    mention["stream_tags"] = _unique(stream_tags or (), "")
     if metrics:
         mention["metrics"] = {k: int(v) for k, v in metrics.items() if isinstance(v, int) and v >= 0}
     return mention

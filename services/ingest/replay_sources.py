@@ -107,7 +107,7 @@ def _twcs(rows: Rows) -> Iterator[ReplayItem]:
         if row["inbound"].strip().lower() == "true":
             return ReplayItem("mention", {
                 "channel": "x", "external_id": row["tweet_id"], "text": row["text"],
-                "author": {"id": row["author_id"], "handle": None, "followers": 0, "verified": False},
+                "author": {"id": row["author_id"], "handle": None, "verified": False},  # no follower count
                 "created_at": format_rfc3339(at), "conversation_id": conversation, "in_reply_to": parent,
                 "kind": "reply" if parent else "post"}, at, line)
         if parent:
@@ -126,7 +126,7 @@ def _airline(rows: Rows) -> Iterator[ReplayItem]:
         at = datetime.strptime(row["tweet_created"], "%Y-%m-%d %H:%M:%S %z").astimezone(UTC)
         return ReplayItem("mention", {
             "channel": "x", "external_id": row["tweet_id"], "text": row["text"],
-            "author": {"id": row["name"], "handle": row["name"], "followers": 0, "verified": False},
+            "author": {"id": row["name"], "handle": row["name"], "verified": False},
             "created_at": format_rfc3339(at), "kind": "post"}, at, line)
 
     yield from _rows(rows, convert)
@@ -163,7 +163,7 @@ def _generic_csv(rows: Rows) -> Iterator[ReplayItem]:
             "channel": row["channel"], "external_id": row["external_id"], "text": row["text"],
             "author": {"id": row.get("author_id"), "handle": row.get("author_handle") or None,
                        "name": row.get("author_name") or None,
-                       "followers": int(row["followers"]) if row.get("followers") else 0,
+                       "followers": int(row["followers"]) if row.get("followers") else None,
                        "verified": (row.get("verified") or "").lower() in ("1", "true", "yes")},
             "created_at": row["created_at"],
         }

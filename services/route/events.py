@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from services.common import pii
+from services.common.authors import followers_of
 from services.common.envelope import Event
 from services.common.timeutil import format_rfc3339
 from services.common.topics import CASE_EVENTS, EventType, department_topic
@@ -29,7 +30,8 @@ def snapshot(case: CaseState, author: dict[str, Any]) -> dict[str, Any]:
         "flags": list(case.flags), "public": case.public, "assignee": case.assignee,
         "repeat_author": {"cases": case.repeat_cases, "complaints": case.repeat_complaints},
         "author": {"id": str(author.get("id")), "handle": author.get("handle"), "name": author.get("name"),
-                   "followers": int(author.get("followers") or 0), "verified": bool(author.get("verified"))},
+                   "followers": int(author.get("followers") or 0),
+                   "followers_known": followers_of(author) is not None, "verified": bool(author.get("verified"))},
     }
 
 

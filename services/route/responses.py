@@ -187,12 +187,10 @@ class ResponseApplier:
                 self.cases[case.id] = case
         unknown = {c.author_id for c in self.cases.values()} - set(self.authors)
         if unknown:
-            rows = await self.conn.fetch("SELECT id, external_id, handle, display_name, followers, verified "
-                                         "FROM authors WHERE id = ANY($1::bigint[])", sorted(unknown))
+            rows = await self.conn.fetch(f"SELECT id, {store.AUTHOR_COLUMNS} FROM authors WHERE id = ANY($1::bigint[])",
+                                         sorted(unknown))
             for row in rows:
-                self.authors[row["id"]] = {"id": row["external_id"], "handle": row["handle"],
-                                           "name": row["display_name"], "followers": row["followers"],
-                                           "verified": row["verified"]}
+                self.authors[row["id"]] = {k: v for k, v in row.items() if k != "id"}
 
     def _apply(self, case: CaseState, response: dict[str, Any], out: list[tuple[str, Event]]) -> None:
         at = response["created_at"] if isinstance(response["created_at"], datetime) else parse_rfc3339(

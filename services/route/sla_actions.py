@@ -65,8 +65,7 @@ async def apply_alerts(conn: asyncpg.Connection, alerts: Sequence[tuple[str, dic
         case.assignee = None
         case.changed = True
         await store.write_cases(conn, [case])
-        author = await conn.fetchrow("SELECT external_id AS id, handle, display_name AS name, followers, verified "
-                                     "FROM authors WHERE id = $1", case.author_id)
+        author = await conn.fetchrow(f"SELECT {store.AUTHOR_COLUMNS} FROM authors WHERE id = $1", case.author_id)
         topic, event = ev.lifecycle(EventType.CASE_ESCALATED, case, dict(author), at, escalation={
             "rule": str(data.get("threshold", "reassign")), "departments_added": [], "priority_from": before,
             "priority_to": case.priority})

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.common.authors import followers_of
 from services.common.envelope import Event
 from services.route.state import CaseState
 
@@ -33,6 +34,10 @@ async def existing_mentions(conn: asyncpg.Connection, ids: Sequence[str]) -> set
     rows = await conn.fetch("SELECT id::text FROM mentions WHERE id = ANY($1::uuid[])", list(ids))
     return {r["id"] for r in rows}
 
+#: An author row as the events' `author` object: NULL followers (unknown) reads as 0 + not known.
+AUTHOR_COLUMNS = ("external_id AS id, handle, display_name AS name, COALESCE(followers, 0) AS followers, "
+                  "followers IS NOT NULL AS followers_known, verified")
+
 
 async def upsert_authors(conn: asyncpg.Connection, authors: Sequence[tuple[str, dict[str, Any]]]
                          ) -> dict[tuple[str, str], tuple[int, int]]:
@@ -47,10 +52,11 @@ async def upsert_authors(conn: asyncpg.Connection, authors: Sequence[tuple[str, 
            ON CONFLICT (channel, external_id) DO UPDATE
               SET handle = COALESCE(EXCLUDED.handle, authors.handle),
                   display_name = COALESCE(EXCLUDED.display_name, authors.display_name),
-                  followers = EXCLUDED.followers, verified = EXCLUDED.verified, updated_at = now()
+                  followers = COALESCE(EXCLUDED.followers, authors.followers),
+                  verified = EXCLUDED.verified, updated_at = now()
            RETURNING id, channel, external_id, person_id""",
         [k[0] for k in unique], [k[1] for k in unique], [a.get("handle") for a in unique.values()],
-        [a.get("name") for a in unique.values()], [int(a.get("followers") or 0) for a in unique.values()],
+        [a.get("name") for a in unique.values()], [followers_of(a) for a in unique.values()],
         [bool(a.get("verified")) for a in unique.values()])
     new_ids = [r["id"] for r in rows if r["person_id"] == 0]
     linked: dict[int, int] = {}

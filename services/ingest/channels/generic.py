@@ -13,6 +13,7 @@ from typing import Any
 from services.common.channels import CHANNELS
 from services.common.errors import InvalidInput
 from services.ingest.normalise import KINDS, MAX_TEXT_CHARS, FieldErrors, build_mention
+from services.ingest.normalise import author as make_author
 
 
 def parse_generic_mention(body: Any, received_at: datetime) -> dict[str, Any]:
@@ -45,13 +46,25 @@ def parse_generic_mention(body: Any, received_at: datetime) -> dict[str, Any]:
         author_id = errors.string(author, "id", required=True, pointer="/author/id")
         handle = errors.string(author, "handle", required=False, pointer="/author/handle")
         name = errors.string(author, "name", required=False, pointer="/author/name")
-        followers = errors.count(author, "followers", pointer="/author/followers")
+        followers = (errors.count(author, "followers", pointer="/author/followers")
+                     if author.get("followers") is not None else None)  # not sent: unknown, not zero
         verified = errors.flag(author, "verified", pointer="/author/verified")
         if author_id is not None:
-            author_out = {"id": author_id, "handle": handle, "name": name, "followers": followers,
-                          "verified": verified}
+            author_out = make_author(author_id, handle, name, followers, verified)
+    tags = {name: _names(body, name, errors) for name in ("hashtags", "mentioned_accounts", "stream_tags")}
     errors.raise_if_any("The mention is not valid")
     assert channel and external_id and text and created_at and author_out
     return build_mention(channel=channel, external_id=external_id, author=author_out, text=text,
                          created_at=created_at, received_at=received_at, raw=body, conversation_id=conversation_id,
-                         in_reply_to=in_reply_to, url=url, language=language, kind=kind)
+                         in_reply_to=in_reply_to, url=url, language=language, kind=kind, **tags)
+
+
+def _names(body: dict[str, Any], name: str, errors: FieldErrors) -> list[str] | None:
+    """An optional list of short strings (hashtags, handles, tags); None when not sent."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 140 for v in value):
+        errors.add(f"/{name}", "must be a list of strings of 1 to 140 characters")
+        return None
+    return value

@@ -27,7 +27,7 @@ CHANNEL = "x"
 def _v2_user(users: dict[str, dict[str, Any]], user_id: str) -> dict[str, Any]:
     user = users.get(user_id, {})
     metrics = user.get("public_metrics") or {}
-    return make_author(user_id, user.get("username"), user.get("name"), metrics.get("followers_count", 0),
+    return make_author(user_id, user.get("username"), user.get("name"), metrics.get("followers_count"),
                        bool(user.get("verified")))
 
 
@@ -46,6 +46,31 @@ def _expand_links(text: str, *entity_sets: Any) -> str:
             if isinstance(short, str) and isinstance(full, str) and short and short in text:
                 text = text.replace(short, full)
     return text
+
+
+def _entity_tags(*entity_sets: Any) -> tuple[list[str] | None, list[str] | None]:
+    """Hashtags and mentioned handles as the payload's entities list them (v2 `tag`/`username`,
+    v1.1 `text`/`screen_name`); None when the payload has no entities (then they are read from
+    the text)."""
+    hashtags: list[str] | None = None
+    handles: list[str] | None = None
+    for entities in entity_sets:
+        if not isinstance(entities, dict):
+            continue
+        tags = entities.get("hashtags")
+        if isinstance(tags, list):
+            hashtags = (hashtags or []) + [str(t.get("tag") or t.get("text") or "") for t in tags if isinstance(t, dict)]
+        users = entities.get("mentions") if "mentions" in entities else entities.get("user_mentions")
+        if isinstance(users, list):
+            handles = (handles or []) + [str(u.get("username") or u.get("screen_name") or "")
+                                         for u in users if isinstance(u, dict)]
+    return hashtags, handles
+
+
+def _stream_tags(payload: dict[str, Any]) -> list[str]:
+    """The filtered stream's `matching_rules`: which of the operator's rules caught the post."""
+    rules = payload.get("matching_rules")
+    return [str(r.get("tag") or r.get("id") or "") for r in rules if isinstance(r, dict)] if isinstance(rules, list) else []
 
 
 def _tweet_url(handle: str | None, tweet_id: str) -> str:
@@ -84,20 +109,27 @@ def _parse_v2(payload: dict[str, Any], received_at: datetime, brands: BrandAccou
         metrics = tweet.get("public_metrics") or {}
         note = tweet.get("note_tweet") if isinstance(tweet.get("note_tweet"), dict) else {}
         text = _expand_links(note.get("text") or tweet.get("text", ""), note.get("entities"), tweet.get("entities"))
+        hashtags, handles = _entity_tags(note.get("entities") if note else tweet.get("entities"))
         out.mentions.append(build_mention(
             channel=CHANNEL, external_id=str(tweet["id"]), author=author, text=text,
             created_at=created_at, received_at=received_at, raw={"data": tweet, "includes": {"users": [
                 users[author["id"]]] if author["id"] in users else []}},
             conversation_id=conversation_id, in_reply_to=in_reply_to, url=_tweet_url(author["handle"], tweet["id"]),
             language=tweet.get("lang") if tweet.get("lang") not in (None, "und", "zxx", "qme") else None,
-            kind="reply" if in_reply_to else "post",
+            kind="reply" if in_reply_to else "post", hashtags=hashtags, mentioned_accounts=handles,
+            stream_tags=_stream_tags(payload),
             metrics={"reposts": metrics.get("retweet_count", 0), "likes": metrics.get("like_count", 0),
                      "replies": metrics.get("reply_count", 0), "quotes": metrics.get("quote_count", 0)}))
 
 
 def _v1_author(user: dict[str, Any]) -> dict[str, Any]:
     return make_author(user.get("id_str") or str(user.get("id", "")), user.get("screen_name"), user.get("name"),
-                       user.get("followers_count", 0), bool(user.get("verified")))
+                       user.get("followers_count"), bool(user.get("verified")))
+
+
+def _v1_entities(tweet: dict[str, Any]) -> Any:
+    extended = tweet.get("extended_tweet") or {}
+    return extended.get("entities") if extended else tweet.get("entities")
 
 
 def _v1_text(tweet: dict[str, Any]) -> str:
@@ -133,11 +165,12 @@ def _parse_activity(payload: dict[str, Any], received_at: datetime, brands: Bran
             else:
                 out.ignored.append("brand_broadcast")
             continue
+        hashtags, handles = _entity_tags(_v1_entities(tweet))
         out.mentions.append(build_mention(
             channel=CHANNEL, external_id=tweet_id, author=author, text=_v1_text(tweet), created_at=created_at,
             received_at=received_at, raw=tweet, in_reply_to=in_reply_to, url=_tweet_url(author["handle"], tweet_id),
             language=tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
-            kind="reply" if in_reply_to else "post",
+            kind="reply" if in_reply_to else "post", hashtags=hashtags, mentioned_accounts=handles,
             metrics={"reposts": tweet.get("retweet_count", 0), "likes": tweet.get("favorite_count", 0),
                      "replies": tweet.get("reply_count", 0), "quotes": tweet.get("quote_count", 0)}))
     users = payload.get("users") or {}
@@ -156,7 +189,7 @@ def _parse_activity(payload: dict[str, Any], received_at: datetime, brands: Bran
             else received_at
         sender_user = users.get(sender) or {"id": sender}
         author = make_author(sender, sender_user.get("screen_name"), sender_user.get("name"),
-                             sender_user.get("followers_count", 0), bool(sender_user.get("verified")))
+                             sender_user.get("followers_count"), bool(sender_user.get("verified")))
         if sender == for_user or brands.is_brand(CHANNEL, sender, author["handle"]):
             out.responses.append(build_response(
                 channel=CHANNEL, external_id=f"dm-{event['id']}", author=author, created_at=created_at,

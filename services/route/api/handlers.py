@@ -251,8 +251,7 @@ class CaseApi:
                                    errors=[{"pointer": "/assignee", "detail": "a non-empty string of at most 200"}]))
         async with self._pool_or_503().acquire() as conn, conn.transaction():
             case = await self._locked_case(conn, case_id, scope)
-            author = await conn.fetchrow("SELECT external_id AS id, handle, display_name AS name, followers, verified "
-                                         "FROM authors WHERE id = $1", case.author_id)
+            author = await conn.fetchrow(f"SELECT {store.AUTHOR_COLUMNS} FROM authors WHERE id = $1", case.author_id)
             events = await actions.assign(conn, case, assignee.strip(), utcnow(), dict(author))
             await self.publish(conn, events)
         await self.flush()

@@ -77,7 +77,7 @@ CASE_FIELDS = """c.id, c.status, c.department, c.departments, c.priority, c.prio
     c.opened_at, c.last_mention_at, c.first_response_due_at, c.first_response_at, c.last_response_at, c.resolved_at,
     c.mention_count, c.reopened_count, c.tags, c.flags, c.repeat_cases, c.repeat_complaints, c.public, c.assignee,
     c.assigned_at, a.external_id AS author_id, a.handle AS author_handle, a.display_name AS author_name,
-    a.followers AS author_followers"""
+    COALESCE(a.followers, 0) AS author_followers, a.followers IS NOT NULL AS author_followers_known"""
 
 
 async def list_cases(conn: asyncpg.Connection, f: CaseFilter, cursor: str | None, now: datetime

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.authors import followers_of
+
 
 def facts(mention: dict[str, Any], classification: dict[str, Any],
           repeat: dict[str, int] | None = None) -> dict[str, Any]:
@@ -19,7 +21,10 @@ def facts(mention: dict[str, Any], classification: dict[str, Any],
         "language": mention.get("language"),
         "kind": mention.get("kind", "post"),
         "text": (mention.get("text") or "").lower(),
-        "followers": int(author.get("followers") or 0),
+        "followers": followers_of(author),  # None when the platform sent no count: no number test holds
+        "hashtags": {t.lower() for t in mention.get("hashtags") or ()},
+        "mentioned": {h.lower() for h in mention.get("mentioned_accounts") or ()},
+        "stream_tags": {t.lower() for t in mention.get("stream_tags") or ()},
         "verified": bool(author.get("verified")),
         "intent": classification.get("intent"),
         "sentiment": (classification.get("sentiment") or {}).get("label"),

@@ -20,7 +20,8 @@ FIELDS: dict[str, str] = {
     "channel": "str", "language": "str", "kind": "str", "intent": "str", "sentiment": "str", "department": "str",
     "priority": "priority", "followers": "number", "verified": "bool", "sentiment_score": "number",
     "priority_score": "number", "repeat_cases": "number", "repeat_complaints": "number", "reposts": "number",
-    "flag": "set", "entity": "set", "keywords": "keywords", "department_score": "scores", "entity_value": "pairs",
+    "flag": "set", "entity": "set", "hashtag": "tags", "mentioned": "tags", "stream_tag": "tags",
+    "keywords": "keywords", "department_score": "scores", "entity_value": "pairs",
 }
 NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte")
 STR_OPS = ("eq", "ne", "in")
@@ -38,10 +39,12 @@ def _leaf(field: str, spec: Any, where: str, problems: Problems) -> Condition:
     if kind is None:
         problems.add(where, f"unknown field {field!r}; one of {', '.join(sorted(FIELDS))}")
         return Condition("leaf", field, "eq", spec)
-    if kind in ("set", "keywords"):
+    if kind in ("set", "keywords", "tags"):
         values = spec if isinstance(spec, list) else [spec]
         if not values or not all(isinstance(v, str) and v for v in values):
             problems.add(f"{where}.{field}", "expects a name or a list of names")
+        if kind == "tags":
+            return Condition("leaf", field, "any", tuple(str(v).lower().lstrip("#@") for v in values))
         return Condition("leaf", field, "any", tuple(str(v).lower() if kind == "keywords" else v for v in values))
     if kind == "scores":
         if not isinstance(spec, dict) or not spec:

@@ -9,6 +9,7 @@ from typing import Any
 from services.route.rules.model import PRIORITIES, Condition, Decision, RuleSet
 
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
+_TAG_FACTS = {"hashtag": "hashtags", "mentioned": "mentioned", "stream_tag": "stream_tags"}
 
 
 @lru_cache(maxsize=4096)
@@ -51,6 +52,8 @@ def holds(condition: Condition, facts: dict[str, Any]) -> bool:
         return bool(facts["flags"] & set(condition.value))
     if field == "entity":
         return bool(facts["entities"] & set(condition.value))
+    if field in _TAG_FACTS:  # hashtag, mentioned, stream_tag: compared lower-case, without # or @
+        return bool(facts[_TAG_FACTS[field]] & set(condition.value))
     if field == "entity_value":
         return bool(facts["entity_values"] & set(condition.value))
     if field == "keywords":

@@ -35,7 +35,7 @@ def test_x_filtered_stream_tweet():
     assert m["id"] == mention_id("x", "1346889436626259968")
     assert m["channel"] == "x" and m["external_id"] == "1346889436626259968" and m["kind"] == "post"
     assert m["author"] == {"id": "2244994945", "handle": "jocustomer", "name": "Jo Customer", "followers": 51395,
-                           "verified": True}
+                           "followers_known": True, "verified": True}
     assert m["text"].startswith("@AcmeHelp you charged me twice")
     assert m["created_at"] == "2021-01-06T18:40:40Z" and m["received_at"] == "2026-11-24T12:00:00Z"
     assert m["conversation_id"] == "1346889436626259968" and m["in_reply_to"] is None
@@ -43,6 +43,28 @@ def test_x_filtered_stream_tweet():
     assert m["metrics"] == {"reposts": 12, "likes": 40, "replies": 3, "quotes": 1}
     assert m["url"] == "https://x.com/jocustomer/status/1346889436626259968"
     assert m["raw"]["data"]["id"] == "1346889436626259968"
+    assert m["stream_tags"] == ["acme brand mentions"]  # the filtered-stream rule that caught it
+    assert m["mentioned_accounts"] == ["AcmeHelp"]  # no entities in this payload: read from the text
+
+
+def test_x_hashtags_and_mentions_come_from_the_payloads_entities():
+    v2 = {"data": {"id": "1800000000000000003", "author_id": "77", "text": "@AcmeHelp @Globex wifi down #Outage #fail",
+                   "entities": {"hashtags": [{"start": 28, "end": 35, "tag": "Outage"}, {"tag": "fail"}],
+                                "mentions": [{"username": "AcmeHelp", "id": "783214"}, {"username": "Globex"}]}},
+          "includes": {"users": [{"id": "77", "username": "kim"}]},  # no public_metrics: count unknown
+          "matching_rules": [{"id": "1", "tag": "outage"}, {"id": "2"}]}
+    (m,) = parse_x(v2, RECEIVED, BRANDS).mentions
+    validate_payload("Mention", m)
+    assert m["hashtags"] == ["Outage", "fail"] and m["mentioned_accounts"] == ["AcmeHelp", "Globex"]
+    assert m["stream_tags"] == ["outage", "2"]  # a rule without a tag is named by its id
+    assert m["author"]["followers"] == 0 and m["author"]["followers_known"] is False
+    v1 = {"for_user_id": "783214", "tweet_create_events": [{
+        "id_str": "1800000000000000004", "created_at": "Sat Jun 01 10:00:00 +0000 2024",
+        "text": "@AcmeHelp #refund please", "user": {"id_str": "55", "screen_name": "kim", "followers_count": 0},
+        "entities": {"hashtags": [{"text": "refund"}], "user_mentions": [{"screen_name": "AcmeHelp"}]}}]}
+    (m,) = parse_x(v1, RECEIVED, BRANDS).mentions
+    assert m["hashtags"] == ["refund"] and m["mentioned_accounts"] == ["AcmeHelp"]
+    assert m["author"]["followers"] == 0 and m["author"]["followers_known"] is True  # zero, and said so
 
 
 def test_x_links_are_resolved_from_the_payloads_entities_and_masked_on_the_way_out():
@@ -103,6 +125,7 @@ def test_meta_page_feed_comment_reply_reaction_and_messages():
     assert comment["external_id"] == "123_4567890123" and comment["conversation_id"] == "106123456789012_123"
     assert comment["in_reply_to"] is None  # a top-level comment on the page's post
     assert comment["author"]["name"] == "Alex Rivera" and comment["created_at"] == "2021-03-29T18:41:40Z"
+    assert comment["author"]["followers_known"] is False  # the Graph API sends no follower count
     assert message["kind"] == "direct_message" and message["conversation_id"] == "dm:6543210987654321"
     page_reply, echo = parsed.responses
     assert page_reply["in_reply_to"] == "123_4567890123" and page_reply["public"] is True

@@ -43,14 +43,16 @@ def test_happy_path_canonical_shape():
     payload = body()
     m = parse_generic_mention(payload, RECEIVED)
     assert set(m) == {"id", "channel", "external_id", "conversation_id", "in_reply_to", "author", "text",
-                      "language", "created_at", "received_at", "url", "kind", "raw"}
+                      "language", "created_at", "received_at", "url", "kind", "raw", "hashtags",
+                      "mentioned_accounts", "stream_tags"}
+    assert m["mentioned_accounts"] == ["acme"] and m["hashtags"] == [] and m["stream_tags"] == []
     assert m["id"] == mention_id("x", "1460323737035677698")
     assert m["channel"] == "x"
     assert m["external_id"] == "1460323737035677698"
     assert m["conversation_id"] == "1460323737035677000"
     assert m["in_reply_to"] == "1460323737035677001"
     assert m["author"] == {"id": "2244994945", "handle": "jane_doe", "name": "Jane Doe", "followers": 1520,
-                           "verified": False}
+                           "followers_known": True, "verified": False}
     assert m["text"] == payload["text"]
     assert m["language"] == "en"
     assert m["created_at"] == "2026-01-31T12:00:00Z"
@@ -65,12 +67,27 @@ def test_minimal_mention_defaults():
     assert m["conversation_id"] is None and m["in_reply_to"] is None
     assert m["url"] is None and m["language"] is None
     assert m["author"] == {"id": "jane@example.com", "handle": None, "name": None, "followers": 0,
-                           "verified": False}
+                           "followers_known": False, "verified": False}  # not sent: unknown, not zero
 
 
 def test_null_followers_and_verified_mean_defaults():
     m = parse_generic_mention(body(author={"id": "1", "followers": None, "verified": None}), RECEIVED)
     assert m["author"]["followers"] == 0 and m["author"]["verified"] is False
+    assert m["author"]["followers_known"] is False
+
+
+def test_tags_from_the_body_or_else_from_the_text():
+    m = parse_generic_mention(body(text="@acme @AcmeHelp #fail #Fail #2024 mail jo@acme.com #WiFi",
+                                   hashtags=None), RECEIVED)
+    assert m["hashtags"] == ["fail", "WiFi"]  # once each, no bare numbers
+    assert m["mentioned_accounts"] == ["acme", "AcmeHelp"]  # not the email address
+    given = parse_generic_mention(body(hashtags=["Outage"], mentioned_accounts=["@acme"], stream_tags=["brand"]),
+                                  RECEIVED)
+    assert given["hashtags"] == ["Outage"] and given["mentioned_accounts"] == ["acme"]
+    assert given["stream_tags"] == ["brand"]
+    with pytest.raises(InvalidInput) as info:
+        parse_generic_mention(body(hashtags="fail"), RECEIVED)
+    assert info.value.errors == [{"pointer": "/hashtags", "detail": "must be a list of strings of 1 to 140 characters"}]
 
 
 def test_numeric_ids_are_coerced_to_strings():

@@ -95,7 +95,8 @@ def test_case_snapshot():
     assert snap["first_response_at"] is None and snap["resolved_at"] is None
     assert snap["mention_count"] == 2 and snap["priority_score"] == 62 and snap["departments"] == ["billing", "legal"]
     assert snap["repeat_author"] == {"cases": 1, "complaints": 0}
-    assert snap["author"] == {"id": "42", "handle": "jane", "name": None, "followers": 0, "verified": True}
+    assert snap["author"] == {"id": "42", "handle": "jane", "name": None, "followers": 0, "followers_known": False,
+                              "verified": True}  # a NULL count is unknown, not zero
 
 
 def test_route_settings_targets_from_environment():

@@ -11,7 +11,8 @@ from services.route.rules.load import RulesError, load_rules, parse_rules
 from services.route.rules.match import decide, holds
 
 MENTION = {"channel": "x", "language": "en", "kind": "post", "text": "I want a REFUND for order 55, chargeback next",
-           "author": {"id": "1", "followers": 12_000, "verified": False}, "metrics": {"reposts": 40}}
+           "author": {"id": "1", "followers": 12_000, "verified": False}, "metrics": {"reposts": 40},
+           "hashtags": ["Outage"], "mentioned_accounts": ["AcmeHelp"], "stream_tags": ["brand mentions"]}
 CLASSIFICATION = {"intent": "complaint", "sentiment": {"label": "negative", "score": 0.8},
                   "flags": ["churn_threat", "competitor_mention"], "department": "billing",
                   "department_scores": {"billing": 0.7, "support": 0.3}, "priority": {"score": 64, "bucket": "high"},
@@ -42,6 +43,8 @@ def one(when: dict) -> bool:
     ({"all": [{"intent": "complaint"}, {"followers": {"gt": 100}}]}, True),
     ({"all": [{"intent": "complaint"}, {"verified": True}]}, False),
     ({"any": [{"verified": True}, {"flag": "churn_threat"}]}, True),
+    ({"hashtag": "#outage"}, True), ({"hashtag": ["fail", "down"]}, False), ({"mentioned": "@acmehelp"}, True),
+    ({"stream_tag": "Brand Mentions"}, True), ({"stream_tag": "competitors"}, False),
     ({"not": {"channel": "x"}}, False), ({"not": {"any": [{"verified": True}, {"language": "de"}]}}, True),
 ])
 def test_every_operator(when, expected):
@@ -82,6 +85,16 @@ def test_shipped_rules_load_and_route_the_defaults():
     assert decide(rules, loud).department == "pr" and decide(rules, loud).priority == "critical"
     spam = facts(MENTION, {**CLASSIFICATION, "intent": "spam", "flags": []})
     assert decide(rules, spam).priority == "low" and decide(rules, spam).matched == ("spam-is-low",)
+
+
+def test_an_unknown_follower_count_passes_no_number_test():
+    """Meta sends no count: 'under 100 followers' must not fire for a page with a million fans."""
+    unknown = facts({**MENTION, "author": {"id": "1", "followers": 0, "followers_known": False}}, CLASSIFICATION)
+    assert unknown["followers"] is None
+    for when in ({"followers": {"lt": 100}}, {"followers": {"gte": 0}}, {"followers": 0}):
+        rules = parse_rules({"rules": [{"name": "r", "when": when, "then": {"tags": ["t"]}}]}, "test")
+        assert holds(rules.rules[0].when, unknown) is False
+    assert facts({**MENTION, "author": {"id": "1", "followers": 0}}, CLASSIFICATION)["followers"] == 0  # pre-flag record
 
 
 def test_shipped_rules_bring_pr_to_a_complaint_with_reach():
