@@ -67,6 +67,7 @@ DEADLETTER_REASONS = (
     "empty_body", "invalid_json", "invalid_body",                                   # the body
     "schema_violation", "unknown_department",                                      # the event's data
     "output_rejected", "processing_error",                                         # what the handler made of it
+    "unfetched_mention",                                                           # ingest: a post known by id only
 )
 
 

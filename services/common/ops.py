@@ -107,6 +107,9 @@ async def replay_deadletter(settings: ServiceSettings, partition: int, offset: i
     record = found["record"]
     h = header_map(record.headers)
     target = h["heatdesk_dlq_topic"].decode()
+    if target.startswith("webhook:"):
+        raise ValueError(f"dead letter at partition {partition} offset {offset} came from the {target[8:]} webhook, "
+                         f"not a topic: {h.get('heatdesk_dlq_detail', b'').decode(errors='replace')}")
     headers = [(k[len("orig_"):], v) for k, v in (record.headers or ()) if k.startswith("orig_")]
     if value is None and "heatdesk_dlq_value_truncated" in h:
         raise ValueError(f"dead letter at partition {partition} offset {offset} holds only the first "

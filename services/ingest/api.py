@@ -27,6 +27,7 @@ from services.common.errors import InvalidInput, PublishFailed, RecordRejected
 from services.common.metrics import Metrics
 from services.common.problem import problem
 from services.common.timeutil import utcnow
+from services.ingest import graph
 from services.ingest.auth import (
     MailgunVerifier,
     RateLimiter,
@@ -41,6 +42,7 @@ from services.ingest.channels.generic import parse_generic_mention
 from services.ingest.channels.meta import parse_meta
 from services.ingest.channels.responses import parse_response
 from services.ingest.channels.x import parse_x
+from services.ingest.graph import GraphClient, GraphUnavailable
 from services.ingest.publish import IngestPublisher
 from services.ingest.settings import IngestSettings
 
@@ -82,7 +84,13 @@ class IngestApi:
         self.brands = BrandAccounts(settings.ingest_brand_accounts)
         self.limiter = RateLimiter(settings.ingest_rate_limit_per_s, settings.ingest_rate_limit_burst)
         self.mailgun = MailgunVerifier(settings.ingest_mailgun_signing_key) if settings.ingest_mailgun_signing_key else None
+        self.graph = (GraphClient(settings.ingest_graph_url, settings.ingest_graph_token, settings.ingest_graph_timeout_s)
+                      if settings.ingest_graph_token else None)
         self.in_flight = 0
+
+    async def close(self) -> None:
+        if self.graph is not None:
+            await self.graph.close()
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/v1/mentions", self.post_mention)
@@ -183,6 +191,8 @@ class IngestApi:
         else:
             body = {"mentions": published.mention_ids, "responses": published.response_ids,
                     "ignored": len(parsed.ignored), "duplicates": published.duplicates}
+            if parsed.letters:
+                body["deadlettered"] = [{"reason": d.reason, "key": d.key} for d in parsed.letters]
         return web.Response(status=status, content_type="application/json", body=orjson.dumps(body))
 
     # -- endpoints -----------------------------------------------------------------------
@@ -263,7 +273,19 @@ class IngestApi:
                 raise Rejected(problem(401, "bad-signature", "Signature does not match",
                                        "X-Hub-Signature-256 must be sha256=hex(HMAC-SHA256(app secret, body))."),
                                "bad_signature")
-            return parse_meta(self._json(raw), received_at, self.brands)
+            parsed = parse_meta(self._json(raw), received_at, self.brands)
+            if not parsed.references:
+                return parsed
+            try:
+                fetched, letters = await graph.resolve(parsed.references, self.graph, received_at)
+            except GraphUnavailable as exc:
+                log.warning("Graph API unavailable; answering 503 so Meta delivers again", extra={"error": str(exc)})
+                raise Rejected(problem(503, "graph-unavailable", "The Graph API did not answer",
+                                       f"{exc} Nothing was accepted; Meta delivers the webhook again.",
+                                       headers={"Retry-After": str(self.settings.ingest_retry_after_s)}),
+                               "graph_unavailable") from exc
+            return dataclasses.replace(parsed, mentions=parsed.mentions + fetched, references=[],
+                                       letters=parsed.letters + letters)
 
         return await self._run(Attempt("meta"), handle, 200)
 

@@ -66,6 +66,7 @@ class IngestService(Service):
 
     async def close(self) -> None:
         await self.http.stop()
+        await self.api.close()
         if self.producer is not None:
             await self.producer.stop()
 

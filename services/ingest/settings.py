@@ -23,6 +23,11 @@ class IngestSettings(ServiceSettings):
     ingest_x_consumer_secret: str = setting("", "X app consumer secret: CRC answers and x-twitter-webhooks-signature")
     ingest_meta_app_secret: str = setting("", "Meta app secret: X-Hub-Signature-256 of Facebook/Instagram webhooks")
     ingest_meta_verify_token: str = setting("", "Meta webhook verify token (hub.verify_token)")
+    ingest_graph_url: str = setting("https://graph.facebook.com/v21.0",
+                                    "Graph API base URL, for Instagram mentions (which carry only ids)")
+    ingest_graph_token: str = setting("", "Instagram token (instagram_manage_comments) that fetches mentioned "
+                                          "comments and captions (empty: those mentions are dead-lettered)")
+    ingest_graph_timeout_s: float = setting(5.0, "How long one Graph API fetch may take before the webhook gets 503")
     ingest_mailgun_signing_key: str = setting("", "Mailgun webhook signing key (verifies inbound-parse posts)")
     ingest_brand_accounts: tuple[str, ...] = setting((), "The brand's own accounts, channel:id-or-handle, e.g. "
                                                          "x:AcmeHelp,facebook:1061234,email:care@acme.com")

@@ -433,7 +433,8 @@ def test_network_policies_follow_what_each_pod_uses(docs):
         assert (5432 in egress_ports) == ("DATABASE_URL" in env), f"{resource_id(workload)}: PostgreSQL egress"
         assert bool(egress_ports & {9092, 9093}) == ("KAFKA_BOOTSTRAP_SERVERS" in env), \
             f"{resource_id(workload)}: Kafka egress"
-        assert (443 in egress_ports) == (component(workload) == "notify")
+        # HTTPS out: notify's webhooks, and ingest's Graph API fetches (when it has the token)
+        assert (443 in egress_ports) == ("HEATDESK_INGEST_GRAPH_TOKEN" in env or component(workload) == "notify")
         if workload["kind"] != "Job":
             ingress_ports = {port["port"] for p in applying(labels, "Ingress") for rule in p["spec"].get("ingress", [])
                              for port in rule.get("ports", [])}

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from services.common import settings as loader
 from services.common.embedded import free_port
-from services.common.topics import MENTIONS_RAW, RESPONSES
+from services.common.topics import DEADLETTER, MENTIONS_RAW, RESPONSES
 from services.ingest.app import IngestService
 from services.ingest.settings import IngestSettings
 from tests.support import Running, events, mention_body, metric_sum, parse_metrics, read_topic, validate_event
@@ -171,3 +172,106 @@ async def test_responses_endpoint(service_env, broker):
     (event,) = events(records)
     validate_event(event)
     assert event.data["id"] == response_id and event.data["source"] == "api"
+
+
+class FakeGraph:
+    """A Graph API on loopback: answers `mentioned_comment` / `mentioned_media` of one IG user,
+    and records what it was asked (the token must come in the header, never in the URL)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        self.status = 200  # what the next answers carry when not 200
+        self.port = free_port()
+        self.runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> FakeGraph:
+        app = web.Application()
+        app.router.add_get("/v21.0/{user}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        fields = request.query.get("fields", "")
+        self.requests.append((request.match_info["user"], fields, request.headers.get("Authorization", "")))
+        if self.status != 200:
+            return web.json_response({"error": {"message": "Invalid OAuth access token", "code": 190}},
+                                     status=self.status)
+        if fields.startswith("mentioned_comment.comment_id(17900000000000001)"):
+            return web.json_response({"id": request.match_info["user"], "mentioned_comment": {
+                "id": "17900000000000001", "text": "@acme_ig my order never came and support ignores me",
+                "timestamp": "2026-11-30T09:15:00+0000", "username": "dana.k",
+                "media": {"id": "17800000000000009", "permalink": "https://www.instagram.com/p/Cabc/"}}})
+        if fields.startswith("mentioned_media.media_id(17800000000000009)"):
+            return web.json_response({"id": request.match_info["user"], "mentioned_media": {
+                "id": "17800000000000009", "caption": "Unboxing my broken @acme_ig blender #fail",
+                "timestamp": "2026-11-30T08:00:00+0000", "username": "dana.k",
+                "permalink": "https://www.instagram.com/p/Cabc/"}})
+        return web.json_response({"error": {"message": "Object does not exist", "code": 100}}, status=400)
+
+
+def ig_mentions(*values: dict) -> bytes:
+    return json.dumps({"object": "instagram", "entry": [{"id": "17841400000000001", "time": 1764494100, "changes": [
+        {"field": "mentions", "value": v} for v in values]}]}).encode()
+
+
+async def post_meta(http: aiohttp.ClientSession, base: str, body: bytes) -> tuple[int, dict]:
+    async with http.post(f"{base}/v1/channels/meta", data=body, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": meta_signature(body)}) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_instagram_mentions_are_fetched_from_the_graph_api_or_dead_lettered(service_env, broker):
+    """Meta's `mentions` webhook carries ids only: the words come from the Graph API; a refusal is a
+    dead letter with the Graph API's reason; an outage is a 503 so Meta delivers again."""
+    comment = {"media_id": "17800000000000009", "comment_id": "17900000000000001"}
+    caption = {"media_id": "17800000000000009"}
+    deleted = {"media_id": "17800000000000009", "comment_id": "17900000000000404"}
+    async with FakeGraph() as graph, Running(_service(
+            service_env, HEATDESK_INGEST_GRAPH_URL=f"http://127.0.0.1:{graph.port}/v21.0",
+            HEATDESK_INGEST_GRAPH_TOKEN="ig-token-for-tests")) as svc, aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{svc.settings.ingest_port}"
+        status, summary = await post_meta(http, base, ig_mentions(comment, caption, deleted))
+        assert status == 200, summary
+        assert len(summary["mentions"]) == 2
+        assert summary["deadlettered"] == [{"reason": "unfetched_mention", "key": "instagram:17900000000000404"}]
+        assert all(user == "17841400000000001" and auth == "Bearer ig-token-for-tests"
+                   for user, _, auth in graph.requests)
+        graph.status = 503
+        status, problem_body = await post_meta(http, base, ig_mentions({"media_id": "1", "comment_id": "2"}))
+        assert status == 503 and problem_body["type"].endswith("graph-unavailable")
+        mentions = await read_topic(broker.bootstrap, MENTIONS_RAW, until=lambda rs: len(rs) >= 2)
+        letters = await read_topic(broker.bootstrap, DEADLETTER, until=lambda rs: len(rs) >= 1)
+        async with http.get(f"{base}/metrics") as resp:
+            scraped = parse_metrics(await resp.text())
+    by_kind = {e.data["kind"]: e.data for e in events(mentions)}
+    assert len(events(mentions)) == 2  # the 503'd webhook published nothing
+    for event in events(mentions):
+        validate_event(event)
+    assert by_kind["comment"]["text"] == "@acme_ig my order never came and support ignores me"
+    assert by_kind["comment"]["external_id"] == "17900000000000001"
+    assert by_kind["comment"]["conversation_id"] == "17800000000000009"
+    assert by_kind["comment"]["created_at"] == "2026-11-30T09:15:00Z"
+    assert by_kind["comment"]["author"]["handle"] == "dana.k"
+    assert by_kind["comment"]["author"]["followers_known"] is False
+    assert by_kind["post"]["hashtags"] == ["fail"] and by_kind["post"]["url"] == "https://www.instagram.com/p/Cabc/"
+    (letter,) = letters
+    headers = dict(letter.headers)
+    assert headers["heatdesk_dlq_stage"] == b"ingest" and headers["heatdesk_dlq_reason"] == b"unfetched_mention"
+    assert b"Object does not exist" in headers["heatdesk_dlq_detail"]
+    assert json.loads(letter.value)["comment_id"] == "17900000000000404"
+    assert metric_sum(scraped, "heatdesk_deadletter_total", stage="ingest", reason="unfetched_mention") == 1
+
+
+async def test_instagram_mentions_without_a_graph_token_are_dead_lettered_with_what_to_set(service_env, broker):
+    async with Running(_service(service_env)) as svc, aiohttp.ClientSession() as http:
+        status, summary = await post_meta(http, f"http://127.0.0.1:{svc.settings.ingest_port}",
+                                          ig_mentions({"media_id": "17800000000000009", "comment_id": "1790"}))
+        assert status == 200 and summary["mentions"] == [] and len(summary["deadlettered"]) == 1
+        (letter,) = await read_topic(broker.bootstrap, DEADLETTER, until=lambda rs: len(rs) >= 1)
+    assert b"HEATDESK_INGEST_GRAPH_TOKEN" in dict(letter.headers)["heatdesk_dlq_detail"]

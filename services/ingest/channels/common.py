@@ -11,16 +11,20 @@ from typing import Any
 from services.common.errors import InvalidInput
 from services.common.ids import mention_id
 from services.common.timeutil import format_rfc3339
+from services.ingest.graph import DeadLetter, MentionReference
 from services.ingest.normalise import normalise_text
 
 
 @dataclasses.dataclass(frozen=True)
 class Parsed:
-    """Mentions and responses found in one payload, and what was skipped on purpose (and why)."""
+    """Mentions and responses found in one payload, what was skipped on purpose (and why),
+    posts known only by reference (fetched before publishing) and what must be dead-lettered."""
 
     mentions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     responses: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     ignored: list[str] = dataclasses.field(default_factory=list)
+    references: list[MentionReference] = dataclasses.field(default_factory=list)
+    letters: list[DeadLetter] = dataclasses.field(default_factory=list)
 
 
 class BrandAccounts:

@@ -7,6 +7,8 @@
   marks the page's own reply, which is a response.
 - The page (entry id) or a configured brand account commenting in reply to a customer is
   a response.
+- Instagram `mentions` (the brand @-mentioned in a comment or caption) carry only ids: they
+  become references, fetched from the Graph API before publishing (or dead-lettered).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from services.common.errors import InvalidInput
 from services.ingest.channels.common import BrandAccounts, Parsed, build_response, from_unix, shape_errors_are_invalid_input
+from services.ingest.graph import MentionReference
 from services.ingest.normalise import author as make_author
 from services.ingest.normalise import build_mention
 
@@ -73,6 +76,16 @@ def _instagram_comment(page_id: str, value: dict[str, Any], entry_time: float, r
         in_reply_to=value.get("parent_id"), kind="comment"))
 
 
+def _instagram_mention(ig_user_id: str, value: dict[str, Any], out: Parsed, pointer: str) -> None:
+    """A customer @-mentioned the brand in a comment or caption: only ids come; ingest fetches
+    the words (`services/ingest/graph.py`) or dead-letters the reference."""
+    media_id, comment_id = value.get("media_id"), value.get("comment_id")
+    if not media_id or not ig_user_id:
+        raise InvalidInput("Not an Instagram mention", [{"pointer": pointer, "detail": "needs entry id and media_id"}])
+    out.references.append(MentionReference(ig_user_id=ig_user_id, media_id=str(media_id),
+                                           comment_id=str(comment_id) if comment_id else None, raw=value))
+
+
 def _message(channel: str, page_id: str, event: dict[str, Any], received_at: datetime, brands: BrandAccounts,
              out: Parsed, pointer: str) -> None:
     message = event.get("message")
@@ -125,6 +138,8 @@ def parse_meta(payload: Any, received_at: datetime, brands: BrandAccounts) -> Pa
                 _feed_change(channel, page_id, value, entry_time, received_at, brands, out, pointer)
             elif change.get("field") == "comments" and channel == "instagram":
                 _instagram_comment(page_id, value, entry_time, received_at, brands, out, pointer)
+            elif change.get("field") == "mentions" and channel == "instagram":
+                _instagram_mention(page_id, value, out, pointer)
             else:
                 out.ignored.append(f"field_{change.get('field')}")
         for j, event in enumerate(entry.get("messaging") or []):

@@ -139,6 +139,20 @@ def test_instagram_comment():
     assert m["conversation_id"] == "123123123" and m["created_at"] == "2019-09-23T18:14:46Z"
 
 
+def test_instagram_mentions_are_references_to_fetch_not_mentions():
+    payload = {"object": "instagram", "entry": [{"id": "1784", "time": 1764494100, "changes": [
+        {"field": "mentions", "value": {"media_id": "178", "comment_id": "179"}},
+        {"field": "mentions", "value": {"media_id": "178"}}]}]}
+    parsed = parse_meta(payload, RECEIVED, BRANDS)
+    assert parsed.mentions == [] and parsed.ignored == []
+    comment, caption = parsed.references
+    assert (comment.ig_user_id, comment.media_id, comment.external_id) == ("1784", "178", "179")
+    assert caption.comment_id is None and caption.external_id == "178"
+    with pytest.raises(InvalidInput):
+        parse_meta({"object": "instagram", "entry": [{"id": "1784", "changes": [
+            {"field": "mentions", "value": {"comment_id": "179"}}]}]}, RECEIVED, BRANDS)
+
+
 def test_raw_email_threads_and_strips_quote_and_signature():
     (m,) = parse_rfc822((DATA / "email_raw.eml").read_bytes(), RECEIVED, BRANDS).mentions
     validate_payload("Mention", m)
