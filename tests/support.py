@@ -198,11 +198,12 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval
 
 
 class LocalServer:
-    """An aiohttp server on a free loopback port for one test (`async with`), answering POSTs
-    to `path` with `handle`; subclasses record what they need (a webhook receiver, a token
+    """An aiohttp server on a free loopback port for one test (`async with`), answering
+    `method` requests to `path` with `handle`; subclasses record what they need (a webhook receiver, a token
     endpoint)."""
 
     path = "/"
+    method = "POST"
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -217,7 +218,7 @@ class LocalServer:
 
     async def __aenter__(self) -> Self:
         app = web.Application()
-        app.router.add_post(self.path, self.handle)
+        app.router.add_route(self.method, self.path, self.handle)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()

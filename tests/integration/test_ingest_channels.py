@@ -17,7 +17,7 @@ from services.common.embedded import free_port
 from services.common.topics import DEADLETTER, MENTIONS_RAW, RESPONSES
 from services.ingest.app import IngestService
 from services.ingest.settings import IngestSettings
-from tests.support import Running, events, mention_body, metric_sum, parse_metrics, read_topic, validate_event
+from tests.support import LocalServer, Running, events, mention_body, metric_sum, parse_metrics, read_topic, validate_event
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parents[1] / "data" / "channels"
@@ -174,27 +174,17 @@ async def test_responses_endpoint(service_env, broker):
     assert event.data["id"] == response_id and event.data["source"] == "api"
 
 
-class FakeGraph:
+class FakeGraph(LocalServer):
     """A Graph API on loopback: answers `mentioned_comment` / `mentioned_media` of one IG user,
     and records what it was asked (the token must come in the header, never in the URL)."""
 
+    path = "/v21.0/{user}"
+    method = "GET"
+
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[tuple[str, str, str]] = []
         self.status = 200  # what the next answers carry when not 200
-        self.port = free_port()
-        self.runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> FakeGraph:
-        app = web.Application()
-        app.router.add_get("/v21.0/{user}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
     async def handle(self, request: web.Request) -> web.Response:
         fields = request.query.get("fields", "")
