@@ -59,24 +59,31 @@ def is_retriable(exc: BaseException) -> bool:
     return is_retriable_db_error(exc)
 
 
-def deadletter_headers(record: ConsumerRecord, stage: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
-    """CloudEvent headers of the dead letter plus the original headers under `orig_`."""
+def letter_headers(stage: str, reason: str, detail: str, source: str, partition: str = "-", offset: str = "-",
+                   content_type: bytes = b"application/octet-stream") -> list[tuple[str, bytes]]:
+    """CloudEvent headers of a dead letter from `source` (a topic, or `webhook:<channel>` for
+    what ingest could not turn into a mention, which has no partition or offset)."""
     from services.common.ids import uuid7
 
-    headers = [
+    return [
         ("ce_specversion", b"1.0"),
         ("ce_id", uuid7().encode()),
         ("ce_type", EventType.DEADLETTERED.encode()),
         ("ce_source", f"heatdesk/{stage}".encode()),
         ("ce_time", format_rfc3339(utcnow()).encode()),
-        ("content-type", b"application/octet-stream"),
+        ("content-type", content_type),
         ("heatdesk_dlq_stage", stage.encode()),
         ("heatdesk_dlq_reason", reason.encode()),
         ("heatdesk_dlq_detail", detail[:2000].encode(errors="replace")),
-        ("heatdesk_dlq_topic", record.topic.encode()),
-        ("heatdesk_dlq_partition", str(record.partition).encode()),
-        ("heatdesk_dlq_offset", str(record.offset).encode()),
+        ("heatdesk_dlq_topic", source.encode()),
+        ("heatdesk_dlq_partition", partition.encode()),
+        ("heatdesk_dlq_offset", offset.encode()),
     ]
+
+
+def deadletter_headers(record: ConsumerRecord, stage: str, reason: str, detail: str) -> list[tuple[str, bytes]]:
+    """The dead letter's headers for a consumed record, plus its original headers under `orig_`."""
+    headers = letter_headers(stage, reason, detail, record.topic, str(record.partition), str(record.offset))
     headers += [(f"orig_{k}", v) for k, v in (record.headers or ())]
     return headers
 

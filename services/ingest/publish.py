@@ -15,14 +15,13 @@ from typing import Any
 import orjson
 
 from services.common.channels import conversation_key
+from services.common.consumer_loop import letter_headers
 from services.common.envelope import Event
-from services.common.ids import uuid7
 from services.common.kafka import Publisher
 from services.common.metrics import Children, Metrics
-from services.common.timeutil import format_rfc3339, parse_rfc3339, utcnow
+from services.common.timeutil import parse_rfc3339
 from services.common.topics import DEADLETTER, MENTIONS_RAW, RESPONSES, EventType
 from services.ingest.channels.common import Parsed
-from services.ingest.graph import DeadLetter
 
 SOURCE = "heatdesk/ingest"
 
@@ -68,18 +67,6 @@ def response_event(response: dict[str, Any]) -> Event:
                  subject=response["id"], time=parse_rfc3339(response["received_at"]))
 
 
-def letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    """The dead-letter headers every stage writes; the source is the webhook, not a topic."""
-    return [
-        ("ce_specversion", b"1.0"), ("ce_id", uuid7().encode()), ("ce_type", EventType.DEADLETTERED.encode()),
-        ("ce_source", SOURCE.encode()), ("ce_time", format_rfc3339(utcnow()).encode()),
-        ("content-type", b"application/json"), ("heatdesk_dlq_stage", b"ingest"),
-        ("heatdesk_dlq_reason", letter.reason.encode()), ("heatdesk_dlq_detail", letter.detail[:2000].encode()),
-        ("heatdesk_dlq_topic", letter.source.encode()), ("heatdesk_dlq_partition", b"-"),
-        ("heatdesk_dlq_offset", b"-"),
-    ]
-
-
 @dataclasses.dataclass(frozen=True)
 class Published:
     mention_ids: list[str]
@@ -114,8 +101,9 @@ class IngestPublisher:
             async with asyncio.timeout(timeout_s):
                 await self.publisher.publish_many(items)
                 for letter in parsed.letters:
-                    await self.publisher.publish_raw(DEADLETTER, orjson.dumps(letter.value), letter.key.encode(),
-                                                     letter_headers(letter))
+                    headers = letter_headers("ingest", letter.reason, letter.detail, letter.source,
+                                             content_type=b"application/json")
+                    await self.publisher.publish_raw(DEADLETTER, orjson.dumps(letter.value), letter.key.encode(), headers)
         for letter in parsed.letters:
             self.metrics.deadletters.labels("ingest", letter.reason).inc()
         for _, event in items:
