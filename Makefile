@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench lint run test test-unit test-integration test-e2e install clean migrate topics check-deploy deploy-tools
+.PHONY: bench lint run test test-fast test-unit test-integration test-e2e test-kafka kafka install clean migrate topics check-deploy deploy-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,13 +15,37 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## kafka: Apache Kafka's broker jars (deploy/apache-kafka/pom.xml) copied by Maven from Maven Central
+# into a cache this Makefile owns; services/common/embedded_kafka.py runs the broker from it.
+KAFKA_LIBS  := .heatdesk/apache-kafka/libs
+KAFKA_STAMP := $(KAFKA_LIBS)/.fetched
+$(KAFKA_STAMP): deploy/apache-kafka/pom.xml
+	@command -v mvn >/dev/null 2>&1 || { echo "the Kafka lane needs Maven and Java 17+ (Debian: apt-get install maven openjdk-17-jdk-headless)" >&2; exit 1; }
+	rm -rf $(KAFKA_LIBS)
+	mvn -q -B -Dstyle.color=never -f deploy/apache-kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	  -DoutputDirectory=$(abspath $(KAFKA_LIBS))
+	@touch $@
+kafka: $(KAFKA_STAMP)
+
 ## run: broker + database + the four services on embedded defaults (Ctrl-C stops all)
 run: $(STAMP)
 	$(BIN)/heatdesk dev
 
-## test: the whole suite (lint, the deploy checks, unit, integration against the real broker and PostgreSQL, end to end)
-test: lint check-deploy
+## test: the whole suite: lint, the deploy checks, the fast lane (unit, integration, end to end, faults on the
+## embedded Tansu broker) and the Kafka lane (the same end-to-end and fault tests on Apache Kafka)
+test: lint check-deploy test-fast test-kafka
+
+test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q --ignore=tests/deploy
+
+## test-kafka: the Kafka lane alone: the Kafka client layer's integration tests, the end-to-end tests and the
+## fault tests (kill -9, broker outage, rolling restart, poison records) on a single-node Apache Kafka (KRaft)
+## with the production client settings (acks=all, idempotent producer, static membership; tests/brokers.py)
+KAFKA_LANE := tests/integration/test_publisher.py tests/integration/test_kafka_broker.py tests/e2e \
+  tests/faults/test_kill.py tests/faults/test_broker_outage.py tests/faults/test_rolling_restart.py \
+  tests/faults/test_poison.py tests/faults/test_exactly_once.py
+test-kafka: $(STAMP) $(KAFKA_STAMP)
+	HEATDESK_TEST_BROKER=kafka $(BIN)/python -m pytest -q $(KAFKA_LANE)
 
 ## deploy-tools: promtool + prometheus (Debian package) and kubectl, installed when missing
 # kubernetes-validate comes with the `test` extra. apt-get needs root: sudo is used when not root.
@@ -46,7 +70,7 @@ check-deploy: $(STAMP) deploy-tools
 	$(BIN)/python -m pytest -q tests/deploy
 
 ## bench: every benchmark beside its same-run baseline; a table, and bench-results.json
-bench: $(STAMP)
+bench: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m tests.bench.run
 
 lint: $(STAMP)

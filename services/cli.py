@@ -88,9 +88,13 @@ def _topics(args: argparse.Namespace) -> int:
         if args.json:
             print(orjson.dumps(rows).decode())
         else:
+            mark = "" if all(r["lag_exact"] for r in rows) else "~"
             print(table([(r["topic"], r["partitions"], r["end_offsets"],
-                          ", ".join(f"{g.removeprefix('heatdesk-')} {n}" for g, n in r["lag"].items()))
+                          ", ".join(f"{g.removeprefix('heatdesk-')} {mark}{n}" for g, n in r["lag"].items()))
                          for r in rows], ("topic", "partitions", "end offsets", "lag by group")))
+            if mark:
+                print("~ approximate: this broker (Tansu, the embedded dev broker) reports end offsets that can "
+                      "lag behind its records; on Apache Kafka the lag is exact")
         return 0
     created = asyncio.run(ensure_topics(settings, specs))
     for spec in specs:

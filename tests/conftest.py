@@ -1,8 +1,9 @@
 """Fixtures: a real broker and a real PostgreSQL database per test (fixture factories).
 
-Each integration test gets its own Tansu broker (it starts in milliseconds, and memory
-storage means no test sees another's records) and its own database, created from the
-migrations and dropped afterwards.
+Each integration test gets its own broker (Tansu starts in milliseconds, and memory
+storage means no test sees another's records; in the Kafka lane, `HEATDESK_TEST_BROKER=kafka`,
+an Apache Kafka of its own in about two seconds, see tests/brokers.py) and its own database,
+created from the migrations and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -18,22 +19,26 @@ import pytest
 
 from services.common.db import migrate, split_database
 from services.common.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, server_answers
+from services.common.embedded_kafka import ApacheKafkaBroker
+from tests.brokers import create_lane_topics, lane_client_env, make_broker
 
-#: Timeouts small enough for fast group joins on Tansu (join takes ~half the session timeout).
+#: Timeouts small enough for fast group joins on Tansu (join takes ~half the session timeout);
+#: in the Kafka lane also the production client settings (idempotence, static membership).
 FAST_KAFKA_ENV = {
     "HEATDESK_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "HEATDESK_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+    **lane_client_env(),
 }
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker(port=free_port(), log_path=tmp_path / "broker.log")
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker | ApacheKafkaBroker]:
+    b = make_broker(free_port(), tmp_path / "broker.log")
     b.start()
     try:
         yield b
     finally:
-        b.stop()
+        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -88,20 +93,13 @@ async def db(database: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def service_env(broker: EmbeddedBroker, topics: list[str], database: str) -> dict[str, str]:
+def service_env(broker: EmbeddedBroker | ApacheKafkaBroker, topics: list[str], database: str) -> dict[str, str]:
     """Environment for a service under test: this test's broker and database, fast timeouts."""
     return {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": database,
             "HEATDESK_HTTP_HOST": "127.0.0.1", **FAST_KAFKA_ENV}
 
 
 @pytest.fixture
-async def topics(broker: EmbeddedBroker) -> list[str]:
-    """Create every Heatdesk topic on this test's broker."""
-    from services.common import settings as loader
-    from services.common.config import ServiceSettings
-    from services.common.kafka import ensure_topics
-    from services.common.topics import all_topics
-
-    settings = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap})
-    await ensure_topics(settings, all_topics())
-    return [t.name for t in all_topics()]
+async def topics(broker: EmbeddedBroker | ApacheKafkaBroker) -> list[str]:
+    """Create every Heatdesk topic on this test's broker (on Kafka, as the Strimzi KafkaTopics declare them)."""
+    return await create_lane_topics(broker.bootstrap)

@@ -94,6 +94,10 @@ class EmbeddedBroker:
                 self.process.wait()
         self.process = None
 
+    def close(self) -> None:
+        """Stop; memory storage leaves nothing behind (the same call as ApacheKafkaBroker's)."""
+        self.stop()
+
 
 async def server_answers(dsn: str, timeout: float = 3.0) -> bool:
     """True when a PostgreSQL server accepts a connection for `dsn`'s server (any database)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.config import ServiceSettings
 from services.common.envelope import header_map
@@ -28,23 +29,49 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+#: Tansu's cluster id (unless started with another): its end offsets lag behind after
+#: multi-record batches, so a lag computed from them is approximate.
+TANSU_CLUSTER_ID = "tansu_cluster"
+
+
+async def cluster_layout(settings: ServiceSettings, topics: Sequence[str]) -> tuple[str, dict[str, list[int]]]:
+    """The cluster id and each existing topic's partitions, from a metadata request for those topics.
+
+    A consumer that subscribes to nothing knows no topic's partitions on Apache Kafka (its
+    metadata requests name no topic; Tansu answers with every topic regardless), so the
+    operator commands ask for the topics by name.
+    """
+    admin = AIOKafkaAdminClient(**_client_options(settings, "ops"))
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        described = await admin.describe_topics(list(topics)) if topics else []
+    finally:
+        await admin.close()
+    partitions = {t["topic"]: sorted(p["partition"] for p in t["partitions"])
+                  for t in described if t["error_code"] == 0}
+    return cluster["cluster_id"] or "", partitions
+
+
 async def describe_topics(settings: ServiceSettings, topics: Sequence[str], groups: Sequence[str] = GROUPS
                           ) -> list[dict[str, Any]]:
     """Per topic: partitions, end offsets, and each group's committed offsets and lag.
 
-    Lag = end offset - committed offset, summed over partitions. (The embedded Tansu broker
-    reports wrong end offsets after multi-record batches; on Kafka the figure is exact.)
+    Lag = end offset - committed offset, summed over partitions: exact on Kafka. On the Tansu
+    dev broker end offsets can lag behind the records, so `lag_exact` is false there and a
+    partition's lag is never shown below 0.
     """
+    cluster_id, layout = await cluster_layout(settings, topics)
+    exact = cluster_id != TANSU_CLUSTER_ID
     consumer = AIOKafkaConsumer(**_client_options(settings, "ops"), enable_auto_commit=False)
     await consumer.start()
     try:
         out = []
         for topic in topics:
-            partitions = sorted(consumer.partitions_for_topic(topic) or [])
-            tps = [TopicPartition(topic, p) for p in partitions]
+            tps = [TopicPartition(topic, p) for p in layout.get(topic, [])]
             ends = await consumer.end_offsets(tps) if tps else {}
-            row: dict[str, Any] = {"topic": topic, "partitions": len(partitions),
-                                   "end_offsets": sum(ends.values()), "lag": {}}
+            row: dict[str, Any] = {"topic": topic, "partitions": len(tps), "end_offsets": sum(ends.values()),
+                                   "lag": {}, "lag_exact": exact}
             for group in groups:
                 member = AIOKafkaConsumer(**_client_options(settings, "ops"), group_id=group, enable_auto_commit=False)
                 await member.start()
@@ -53,7 +80,7 @@ async def describe_topics(settings: ServiceSettings, topics: Sequence[str], grou
                 finally:
                     await member.stop()
                 if any(v is not None for v in committed.values()):
-                    row["lag"][group] = sum(ends[tp] - (committed[tp] or 0) for tp in tps)
+                    row["lag"][group] = sum(max(0, ends[tp] - (committed[tp] or 0)) for tp in tps)
             out.append(row)
         return out
     finally:
@@ -61,12 +88,13 @@ async def describe_topics(settings: ServiceSettings, topics: Sequence[str], grou
 
 
 async def read_deadletters(settings: ServiceSettings, limit: int = 100) -> list[dict[str, Any]]:
+    _, layout = await cluster_layout(settings, [DEADLETTER])
+    tps = [TopicPartition(DEADLETTER, p) for p in layout.get(DEADLETTER, [])]
+    if not tps:
+        return []
     consumer = AIOKafkaConsumer(**_client_options(settings, "ops"), enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(DEADLETTER, p) for p in sorted(consumer.partitions_for_topic(DEADLETTER) or [])]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -19,12 +19,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common import settings as loader
-from services.common.config import ServiceSettings
 from services.common.db import migrate, split_database
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.kafka import ensure_topics
-from services.common.topics import all_topics
+from services.common.embedded import free_port
+from tests.brokers import create_lane_topics, make_broker
 from tests.conftest import FAST_KAFKA_ENV, _with_database
 
 SERVICES = ("ingest", "classify", "route", "notify")
@@ -100,7 +97,7 @@ def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="module")
 def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("e2e")
-    broker = EmbeddedBroker(port=free_port(), log_path=log_dir / "broker.log")
+    broker = make_broker(free_port(), log_dir / "broker.log")
     broker.start()
     admin_dsn, _ = split_database(pg_server)
     name = f"heatdesk_e2e_{uuid.uuid4().hex[:12]}"
@@ -111,8 +108,7 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
         await migrate(database)
-        await ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}),
-                            all_topics())
+        await create_lane_topics(broker.bootstrap)
 
     asyncio.run(setup())
     receiver = WebhookReceiver()
@@ -144,7 +140,7 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 proc.kill()
                 exit_codes[service] = "killed"
         receiver.stop()
-        broker.stop()
+        broker.close()
 
         async def teardown() -> None:
             conn = await asyncpg.connect(admin_dsn)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.brokers import lane_broker
 from tests.faults.stack import FaultStack
 
 _ROWS: list[dict[str, Any]] = []
@@ -25,7 +26,7 @@ _REPORT_DIR: list[Path] = []
 def fault_report() -> Callable[..., None]:
     """fault_report(fault=..., sent=..., lost=..., duplicated=..., recovery_s=..., note=...)"""
     def record(**row: Any) -> None:
-        _ROWS.append(row)
+        _ROWS.append({"broker": lane_broker(), **row})
 
     return record
 
@@ -51,7 +52,7 @@ async def fault_stack(pg_server: str, tmp_path: Path) -> AsyncIterator[Callable[
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _ROWS:
         return
-    columns = ["fault", "sent", "lost", "duplicated", "recovery_s", "note"]
+    columns = ["broker", "fault", "sent", "lost", "duplicated", "recovery_s", "note"]
     terminalreporter.section("faults injected")
     terminalreporter.write_line(" | ".join(columns))
     for row in _ROWS:

@@ -26,12 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import asyncpg
 
-from services.common import settings as loader
-from services.common.config import ServiceSettings
 from services.common.db import migrate, split_database
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.kafka import ensure_topics
-from services.common.topics import all_topics
+from services.common.embedded import free_port
+from tests.brokers import create_lane_topics, make_broker
 from tests.conftest import FAST_KAFKA_ENV
 from tests.faults.proxy import TcpProxy
 from tests.support import parse_metrics
@@ -178,7 +175,7 @@ class FaultStack:
         broker_port = free_port()
         self.kafka_proxy = TcpProxy("127.0.0.1", broker_port) if kafka_proxy else None
         advertised = self.kafka_proxy.port if self.kafka_proxy else None
-        self.broker = EmbeddedBroker(port=broker_port, log_path=log_dir / "broker.log", advertised_port=advertised)
+        self.broker = make_broker(broker_port, log_dir / "broker.log", advertised_port=advertised)
         pg = urlsplit(pg_server)
         self.pg_proxy = TcpProxy(pg.hostname or "127.0.0.1", pg.port or 5432) if pg_proxy else None
         self.bootstrap = self.kafka_proxy.address if self.kafka_proxy else self.broker.bootstrap
@@ -200,15 +197,21 @@ class FaultStack:
             await conn.close()
         await migrate(self.database)
         await keep_published_outbox(self.database)
-        await ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap}),
-                            all_topics())
+        await create_lane_topics(self.broker.bootstrap)
 
-    def spawn(self, service: str, port: int | None = None, **env: str) -> Proc:
-        """Start one more process of `service` (a replica, or a restart after a kill)."""
+    def spawn(self, service: str, port: int | None = None, member: str | None = None, **env: str) -> Proc:
+        """Start one more process of `service` (a replica, or a restart after a kill).
+
+        `member` is its static group member id (used when static membership is on, as in the
+        Kafka lane): each replica has its own, as each pod of a Deployment has its own name,
+        and a restart keeps the one of the process it replaces, as a restarted pod does.
+        """
         replica = self._next_replica[service]
         self._next_replica[service] += 1
         port = port or free_port()
-        proc = Proc(service, replica, port, {**self.env, f"HEATDESK_{service.upper()}_PORT": str(port), **env},
+        member = member or f"replica-{replica}"
+        proc = Proc(service, replica, port, {**self.env, f"HEATDESK_{service.upper()}_PORT": str(port),
+                                             "HEATDESK_KAFKA_GROUP_INSTANCE_ID": member, **env},
                     self.log_dir / f"{service}-{replica}.log")
         self.procs[service].append(proc.start())
         return proc
@@ -228,7 +231,7 @@ class FaultStack:
     def restart(self, proc: Proc) -> Proc:
         """A new process of the same service on the same port (the old one must be gone)."""
         assert not proc.alive
-        return self.spawn(proc.service, port=proc.port)
+        return self.spawn(proc.service, port=proc.port, member=proc.env["HEATDESK_KAFKA_GROUP_INSTANCE_ID"])
 
     async def db(self) -> asyncpg.Connection:
         """A direct connection (never through the proxy) for the test's own checks."""
@@ -247,7 +250,7 @@ class FaultStack:
         for proxy in (self.kafka_proxy, self.pg_proxy):
             if proxy is not None:
                 proxy.close()
-        self.broker.stop()
+        self.broker.close()
         with contextlib.suppress(Exception):
             conn = await asyncpg.connect(self.admin_dsn)
             try:

@@ -20,6 +20,7 @@ import time
 import aiohttp
 import pytest
 
+from tests.brokers import requires_kafka
 from tests.faults.load import Poster, WebhookSink, mentions
 from tests.faults.stack import CONSUMERS, SERVICES, FaultStack
 from tests.faults.verify import audit
@@ -156,3 +157,46 @@ async def test_ingest_answers_503_while_the_broker_is_unreachable_at_start(fault
         assert status == 503 and retry_after is not None
     finally:
         ingest.kill()  # it ignores SIGTERM until the broker answers
+
+
+@requires_kafka
+async def test_broker_process_restarted_mid_stream(fault_stack, fault_report):
+    """Apache Kafka itself stopped (a controlled shutdown) and started again on its storage mid-stream,
+    as a rolling broker upgrade does to each broker: every accepted mention routed once, and the
+    consumers resume from their committed offsets."""
+    sink = WebhookSink().start()
+    try:
+        stack = await fault_stack(env={"HEATDESK_NOTIFY_WEBHOOK_URL": sink.url})
+        await stack.start()
+        ingest, route = stack.one("ingest"), stack.one("route")
+        poster = Poster(lambda: ingest.url(""), mentions(MENTIONS, 300, "kr"), concurrency=8, rate_per_s=100).start()
+        await poster.wait_accepted(300)
+        stopped_at = time.monotonic()
+        stack.broker.stop()
+        down_s = time.monotonic() - stopped_at
+        await asyncio.sleep(3.0)
+        consumed_before = await route.consumed()
+        stack.broker.start()
+        started_at = time.monotonic()
+        deadline = started_at + 60
+        while await route.consumed() == consumed_before:
+            assert time.monotonic() < deadline, f"route consumes nothing since the broker restarted:\n{route.tail()}"
+            await asyncio.sleep(0.1)
+        route_back = time.monotonic() - started_at
+        await poster.wait(timeout=180)
+        ingest_back = min(t for t, status in poster.log if status == 202 and t > started_at) - started_at
+        db = await stack.db()
+        try:
+            result = await audit(db, stack.bootstrap, poster, sink, timeout=120)
+        finally:
+            await db.close()
+        for service in SERVICES:
+            assert stack.one(service).alive, stack.one(service).tail()
+        fault_report(fault="broker process restarted mid-stream (SIGTERM, 3 s down, start)", sent=MENTIONS,
+                     lost=len(result.lost), duplicated=result.duplicated, recovery_s=round(max(ingest_back, route_back), 2),
+                     note=(f"controlled shutdown took {down_s:.2f}s; ingest answered {poster.statuses()[503]} x 503 "
+                           f"meanwhile; after the start: ingest's next 202 {ingest_back:.2f}s, route consuming "
+                           f"{route_back:.2f}s"))
+        result.check()
+    finally:
+        sink.stop()
