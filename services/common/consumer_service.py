@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.config import ServiceSettings
 from services.common.consumer_loop import ConsumeLoop, Incoming
+from services.common.consumer_txn import TransactionalConsumeLoop
 from services.common.db import create_pool
 from services.common.dbservice import database_check
 from services.common.http import ServiceHttp
@@ -35,6 +36,9 @@ class ConsumerService(Service):
     expected_types: frozenset[str] = frozenset()
     #: Whether the service owns database state (then it also relays its outbox).
     uses_database: bool = False
+    #: Whether its consume → produce step can run in Kafka transactions (HEATDESK_KAFKA_EXACTLY_ONCE):
+    #: only for a service whose outputs all go to Kafka, not through a database outbox.
+    transactional: bool = False
 
     def __init__(self, settings: ServiceSettings, group_id: str, port: int) -> None:
         self.settings = settings
@@ -66,16 +70,26 @@ class ConsumerService(Service):
             self.http.add_check("database", database_check(lambda: self.pool))
             self.pool = await create_pool(self.settings.database_url, self.settings.db_pool_min,
                                           self.settings.db_pool_max)
-        self.producer = make_producer(self.settings, self.name)
+        exactly_once = self.transactional and self.settings.kafka_exactly_once
+        txn = {"transactional_id": self.settings.transactional_id(self.name)} if exactly_once else {}
+        self.producer = make_producer(self.settings, self.name, **txn)
         await start_with_retry(self.producer.start, "kafka producer")
-        self.publisher = Publisher(self.producer)
+        # A transactional producer is never swapped under the loop that holds it; others are
+        # replaced when their sequence numbers fall out of step with the broker's.
+        self.publisher = Publisher(self.producer, renew=None if exactly_once else
+                                   lambda: make_producer(self.settings, self.name))
         if self.pool is not None:
             self.relay = OutboxRelay(self.pool, self.publisher, self.name, self.metrics)
             await self.relay.flush()  # leftovers of a previous crash go out before anything new
         self.consumer = make_consumer(self.settings, self.name, self.group_id, self.topics)
         await start_with_retry(self.consumer.start, "kafka consumer")
-        self.loop = ConsumeLoop(self.consumer, self.publisher, self.handle, metrics=self.metrics,
-                                group=self.group_id, stage=self.name, expected_types=self.expected_types)
+        loop_options = {"metrics": self.metrics, "group": self.group_id, "stage": self.name,
+                        "expected_types": self.expected_types}
+        if exactly_once:
+            self.loop = TransactionalConsumeLoop(self.consumer, self.publisher, self.handle, producer=self.producer,
+                                                 **loop_options)
+        else:
+            self.loop = ConsumeLoop(self.consumer, self.publisher, self.handle, **loop_options)  # type: ignore[arg-type]
 
     async def _consumer_readiness(self) -> tuple[bool, str]:
         if self.loop is None:
@@ -93,7 +107,9 @@ class ConsumerService(Service):
         await self.extra_close()
         if self.consumer is not None:
             await self.consumer.stop()
-        if self.producer is not None:
+        if self.publisher is not None:
+            await self.publisher.producer.stop()
+        elif self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()

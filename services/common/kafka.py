@@ -15,6 +15,7 @@ environment only:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -28,13 +29,17 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidMessageError,
+    InvalidProducerEpoch,
+    InvalidSessionTimeoutError,
     InvalidTimestampError,
     KafkaConnectionError,
     KafkaError,
     MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
     RecordListTooLargeError,
     RecordTooLargeError,
     TopicAlreadyExistsError,
+    UnknownProducerId,
 )
 from aiokafka.helpers import create_ssl_context
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -222,6 +227,9 @@ def make_consumer(settings: ServiceSettings, service: str, group_id: str, topics
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_records=500,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        # With exactly-once on, records of aborted transactions (a classify killed mid-batch)
+        # must stay invisible: read only up to the last stable offset.
+        isolation_level="read_committed" if settings.kafka_exactly_once else "read_uncommitted",
     )
     instance_id = settings.instance_id(service)
     if instance_id:
@@ -230,11 +238,44 @@ def make_consumer(settings: ServiceSettings, service: str, group_id: str, topics
     return AIOKafkaConsumer(*topics, **options)
 
 
-class Publisher:
-    """Publishes CloudEvents and returns only once the broker acknowledged them."""
+#: An idempotent producer out of step with the broker: a batch expired in the client while the
+#: broker was away, so the sequence numbers that follow have a gap the broker refuses. aiokafka
+#: never resets them (aio-libs/aiokafka#1017): every later send fails the same way, until the
+#: producer is replaced by one with a new producer id. Found by the Kafka lane's broker restart.
+DESYNCED_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+
+class Publisher:
+    """Publishes CloudEvents and returns only once the broker acknowledged them.
+
+    `renew` makes a fresh (not started) producer; with it, a producer whose sequence numbers
+    went out of step with the broker's is replaced, and the failed publish is retriable.
+    """
+
+    def __init__(self, producer: AIOKafkaProducer, renew: Callable[[], AIOKafkaProducer] | None = None) -> None:
         self._producer = producer
+        self._renew = renew
+        self._renewing = asyncio.Lock()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer in use now (another one after a renewal): the one to stop at shutdown."""
+        return self._producer
+
+    async def _failed(self, producer: AIOKafkaProducer, exc: KafkaError) -> Exception:
+        """The error to raise for `exc`; replaces `producer` first when it is out of step."""
+        if self._renew is not None and isinstance(exc, DESYNCED_PRODUCER_ERRORS):
+            async with self._renewing:
+                if self._producer is producer:  # not yet replaced by a concurrent publish
+                    fresh = self._renew()
+                    await fresh.start()
+                    self._producer = fresh
+                    log.warning("producer replaced: its sequence numbers were out of step with the broker's",
+                                extra={"error": repr(exc)})
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(producer.stop(), 10)
+            return PublishFailed(f"producer out of step with the broker, replaced; retry: {exc!r}")
+        return _publish_error(exc)
 
     async def publish(self, topic: str, event: Event) -> None:
         await self.publish_many([(topic, event)])
@@ -246,18 +287,19 @@ class Publisher:
     async def publish_rows(self, rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]) -> None:
         """Publish pre-encoded (topic, key, headers, value) rows in order, e.g. from the outbox;
         return once the broker acknowledged every one (else PublishFailed or RecordRejected)."""
+        producer = self._producer
         try:
             if len(rows) > 1 and all(key is not None for _, key, _, _ in rows):
                 futures = await self._send_batches(rows)
             else:  # one post (ingest), or unkeyed rows: the producer's per-record path
-                futures = [await self._producer.send(topic, value=value, key=key.encode() if key is not None else None,
-                                                     headers=headers) for topic, key, headers, value in rows]
+                futures = [await producer.send(topic, value=value, key=key.encode() if key is not None else None,
+                                           headers=headers) for topic, key, headers, value in rows]
             if len(futures) == 1:  # one post: no gathering future
                 await futures[0]
             elif futures:
                 await asyncio.gather(*futures)
         except KafkaError as exc:
-            raise _publish_error(exc) from exc
+            raise await self._failed(producer, exc) from exc
 
     async def _send_batches(self, rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]
                             ) -> list[asyncio.Future[Any]]:
@@ -295,10 +337,11 @@ class Publisher:
 
     async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None,
                           headers: list[tuple[str, bytes]]) -> None:
+        producer = self._producer
         try:
-            await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
         except KafkaError as exc:
-            raise _publish_error(exc) from exc
+            raise await self._failed(producer, exc) from exc
 
 
 async def ensure_topics(settings: ServiceSettings, specs: Iterable[TopicSpec], timeout_s: float = 30.0) -> list[str]:
@@ -332,6 +375,10 @@ async def start_with_retry(start: Callable[[], Awaitable[None]], what: str, atte
         try:
             await start()
             return
+        except InvalidSessionTimeoutError as exc:
+            raise ConfigError(f"{what}: the broker refuses the session timeout (HEATDESK_KAFKA_SESSION_TIMEOUT_MS): "
+                              f"it must lie between the broker's group.min.session.timeout.ms (default 6000) and "
+                              f"group.max.session.timeout.ms (default 1800000)") from exc
         except (KafkaConnectionError, OSError) as exc:
             if attempt == attempts:
                 raise DependencyUnavailable(f"{what}: broker unreachable after {attempts} attempts: {exc!r}") from exc

@@ -45,6 +45,7 @@ class IngestService(Service):
         self.http = ServiceHttp(self.metrics, settings.http_host, settings.ingest_port,
                                 client_max_size=settings.ingest_max_body_bytes)
         self.producer: AIOKafkaProducer | None = None
+        self.kafka: Publisher | None = None
         self.publisher: IngestPublisher | None = None
         self.api = IngestApi(settings, self.metrics, lambda: self.publisher, tokens)
         self.api.register(self.http.app)
@@ -59,7 +60,8 @@ class IngestService(Service):
         await self.http.start()
         self.producer = make_producer(self.settings, self.name)
         await start_with_retry(self.producer.start, "kafka producer")
-        self.publisher = IngestPublisher(Publisher(self.producer), self.metrics, self.settings.ingest_recent_ids)
+        self.kafka = Publisher(self.producer, renew=lambda: make_producer(self.settings, self.name))
+        self.publisher = IngestPublisher(self.kafka, self.metrics, self.settings.ingest_recent_ids)
 
     def tasks(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         return []  # all work happens in request handlers
@@ -67,13 +69,15 @@ class IngestService(Service):
     async def close(self) -> None:
         await self.http.stop()
         await self.api.close()
-        if self.producer is not None:
+        if self.kafka is not None:
+            await self.kafka.producer.stop()  # the one in use (a renewal replaces the first)
+        elif self.producer is not None:
             await self.producer.stop()
 
     async def _kafka_ready(self) -> tuple[bool, str]:
-        if self.publisher is None or self.producer is None:
+        if self.publisher is None or self.kafka is None:
             return False, "connecting to the broker"
-        client = self.producer.client
+        client = self.kafka.producer.client
         for broker in client.cluster.brokers():
             if await client.ready(broker.nodeId):
                 return True, "broker connected"
