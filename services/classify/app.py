@@ -2,7 +2,9 @@
 
 Stateless: a plain consume-transform-produce loop on aiokafka. A batch's offsets are
 committed after every classified record is acknowledged, so a crash re-classifies (same
-input, same model, same output) and never skips.
+input, same model, same output) and never skips. On Apache Kafka with
+HEATDESK_KAFKA_EXACTLY_ONCE the outputs and the offsets commit in one transaction instead
+(services/common/consumer_txn.py): no duplicate for a read_committed subscriber either.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ClassifyService(ConsumerService):
     name = "classify"
     topics = (MENTIONS_RAW,)
     expected_types = frozenset({EventType.MENTION_RECEIVED})
+    transactional = True  # every output goes to Kafka: exactly-once on Kafka with HEATDESK_KAFKA_EXACTLY_ONCE
 
     def __init__(self, settings: ClassifySettings) -> None:
         super().__init__(settings, settings.classify_group_id, settings.classify_port)

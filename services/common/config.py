@@ -65,6 +65,9 @@ class ServiceSettings:
     kafka_heartbeat_interval_ms: int = setting(1000, "Consumer heartbeat interval")
     kafka_static_membership: bool = setting(False, "Use group_instance_id (pod name) for static membership on Kubernetes")
     kafka_group_instance_id: str = setting("", "Static member id; defaults to POD_NAME/host name when static membership is on")
+    kafka_exactly_once: bool = setting(False, "Apache Kafka only: classify's outputs, dead letters and input offsets "
+                                              "commit in one Kafka transaction, and every consumer reads committed "
+                                              "records only (the dev broker lacks transactions: keep false there)")
     topic_partitions: int = setting(4, "Partitions of topics created by `heatdesk topics`")
     topic_replication_factor: int = setting(1, "Replication factor of topics created by `heatdesk topics`")
     db_pool_min: int = setting(1, "Minimum PostgreSQL connections")
@@ -87,6 +90,11 @@ class ServiceSettings:
             raise ValueError(f"HEATDESK_KAFKA_SASL_MECHANISM={self.kafka_sasl_mechanism!r}: use one of "
                              f"{', '.join(SASL_MECHANISMS)}")
         parse_allow(self.pii_allow)
+
+    def transactional_id(self, service: str) -> str:
+        """The producer's transactional id: stable across restarts of the same pod, so a restarted
+        process fences its predecessor's zombie and aborts the transaction it left open."""
+        return f"{self.kafka_client_id_prefix}-{service}-{self.kafka_group_instance_id or _default_instance_id()}"
 
     def instance_id(self, service: str) -> str | None:
         """group_instance_id for this process, or None when static membership is off."""

@@ -153,11 +153,20 @@ class ConsumeLoop:
                     good.append(Incoming(record, decode(record.headers, record.value, record.key, self.expected_types)))
                 except PoisonRecord as exc:
                     poison.append((record, exc))
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        if not await self._settle(good, poison, offsets, stop):
+            return False
+        for tp, records in batches.items():
+            self._consumed[tp] = records[-1].offset + 1
+        return True
+
+    async def _settle(self, good: list[Incoming], poison: list[tuple[ConsumerRecord, PoisonRecord]],
+                      offsets: dict[TopicPartition, int], stop: asyncio.Event) -> bool:
+        """Outputs durable, poison dead-lettered, then offsets committed; False when stopping mid-retry."""
         if good and not await self._with_retry(lambda: self._handle(good, poison), stop):
             return False
         if poison and not await self._with_retry(lambda: self._deadletter(poison), stop):
             return False
-        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
         try:
             await self.consumer.commit(offsets)
         except CommitFailedError as exc:
@@ -166,8 +175,6 @@ class ConsumeLoop:
             log.warning("commit refused after rebalance", extra={"group": self.group, "error": repr(exc)})
         except KafkaError as exc:
             log.warning("commit failed; batch will be redelivered", extra={"group": self.group, "error": repr(exc)})
-        for tp, records in batches.items():
-            self._consumed[tp] = records[-1].offset + 1
         return True
 
     async def _handle(self, good: list[Incoming], poison: list[tuple[ConsumerRecord, PoisonRecord]]) -> None:

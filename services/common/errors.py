@@ -47,6 +47,16 @@ class RecordRejected(HeatdeskError):
     """
 
 
+class ProducerFencedOut(HeatdeskError):
+    """Another process started with this process's transactional id, so the broker fenced this one.
+
+    With exactly-once on, each classify process owns one transactional id (from its static
+    member id: the pod name). A newer process with the same id means this one is a zombie
+    (a pod that was presumed dead); it stops, and its open transaction was aborted. If two
+    live processes share an id, give each its own HEATDESK_KAFKA_GROUP_INSTANCE_ID.
+    """
+
+
 class InvalidInput(HeatdeskError):
     """Input from outside (an HTTP body, a CLI argument) failed validation.
 
