@@ -4,12 +4,15 @@ The image is `pip install .` into a virtual environment: what a wheel of the pro
 is what the image holds. So the wheel is built here, exactly as pip builds it in the image,
 and must carry the package data the services load at run time (JSON Schemas, SQL
 migrations, the classifier's trained artefacts). The Dockerfile itself must be multi-stage,
-end as a numeric non-root user with `heatdesk` as entrypoint, and copy only paths that exist
-and that its .dockerignore lets into the build context.
+end as a numeric non-root user with `heatdesk` as entrypoint, install its wheels offline from
+either wheelhouse stage (built by pip in the image, or on the host by deploy/docker/build.py),
+and copy only paths that exist (or that build.py makes) and that its .dockerignore lets into
+the build context. tests/image/ builds the image with buildah and runs it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -90,6 +93,32 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return excluded
 
 
+def test_the_wheels_come_from_one_of_two_stages_and_are_installed_offline():
+    """docker build's default builds the wheelhouse in the image; build.py (buildah, air-gapped)
+    passes WHEELS=wheels-from-context and its host-built wheelhouse. Either way the build stage
+    installs with --no-index, so both images hold the same thing."""
+    text = DOCKERFILE.read_text()
+    assert re.search(r"^ARG WHEELS=wheels-from-index$", text, flags=re.M)
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", text, flags=re.M)
+    stages = {name: base for base, name in re.findall(r"^FROM (\S+) AS (\S+)$", text, flags=re.M)}
+    assert stages["wheels"] == "${WHEELS}" and {"wheels-from-index", "wheels-from-context"} <= set(stages)
+    assert stages["wheels-from-context"] == "scratch"
+    build = text.split("AS build", 1)[1].split("\nFROM ", 1)[0]
+    installs = re.findall(r"pip install [^\n]*", build)
+    assert installs and all("--no-index" in line for line in installs), installs
+    spec = importlib.util.spec_from_file_location("heatdesk_image_build", DEPLOY / "docker" / "build.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = script  # dataclasses look their module up
+    spec.loader.exec_module(script)
+    assert f"{script.WHEELHOUSE.relative_to(script.ROOT)}/" in GENERATED, "build.py fills the wheelhouse COPY reads"
+    assert "WHEELS=wheels-from-context" in Path(script.__file__).read_text()
+
+
+#: Made by deploy/docker/build.py (gitignored), so absent from a fresh checkout.
+GENERATED = (".heatdesk/image/wheelhouse/",)
+
+
 def test_the_build_context_holds_what_the_dockerfile_copies():
     patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
@@ -97,6 +126,11 @@ def test_the_build_context_holds_what_the_dockerfile_copies():
     for line in re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text(), flags=re.M):
         sources += line.split()[:-1]
     assert sources
+    for generated in GENERATED:
+        assert generated in sources
+        sources.remove(generated)
+        assert not ignored(generated + "deps/numpy-2.0-cp311-cp311-linux_x86_64.whl", patterns)
+        assert not ignored(generated + "app/heatdesk-0.1.0-py3-none-any.whl", patterns)
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
         files = [source] if (ROOT / source).is_file() else source_files(source)
