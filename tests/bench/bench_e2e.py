@@ -35,15 +35,16 @@ import orjson
 from services.common import settings as loader
 from services.common.config import ServiceSettings
 from services.common.db import split_database
-from services.common.embedded import EmbeddedBroker, free_port
+from services.common.embedded import free_port
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
-from services.common.topics import MENTIONS_CLASSIFIED, all_topics
+from services.common.topics import MENTIONS_CLASSIFIED, TopicSpec
 from tests.bench.common import analyze, cpu_seconds, figure, percentile, postgres_cpu_seconds, process, rss_mb, wait_http
 from tests.bench.common import create_database as _create
 from tests.bench.common import drop_database as _drop
 from tests.bench.load import post_all
 from tests.bench.texts import texts
+from tests.brokers import create_lane_topics, lane_client_env, make_broker
 
 BURST = 4000
 #: Bursts of each, interleaved. Five, not three: the relay chain moved 4,670-6,502 mentions/s
@@ -190,17 +191,28 @@ async def _classified_times(bootstrap: str, ids: set[str]) -> dict[str, float]:
 
 
 async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str, broker_pid: int,
-                      cpu: list[dict[str, float]], hops: int = COPY_HOPS) -> tuple[float, float]:
-    """(sustained mentions/s, average from the first POST to the last record out), as `burst`."""
+                      cpu: list[dict[str, float]], hops: int = COPY_HOPS, broker_kind: str = "tansu"
+                      ) -> tuple[float, float]:
+    """(sustained mentions/s, average from the first POST to the last record out), as `burst`.
+
+    The chain's topics are created first, with as many partitions as the pipeline's topics
+    have on this broker (a production Kafka creates no topic on first use), and its clients
+    get the same client settings as the services.
+    """
     from aiokafka import AIOKafkaConsumer
 
     topics = [f"bench.chain.{tag}.{i}" for i in range(hops + 1)]
+    env = lane_client_env(broker_kind)
+    partitions = "12" if broker_kind == "kafka" else "4"  # the Strimzi topics' / `heatdesk topics`' default
+    await ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                                                      "HEATDESK_TOPIC_PARTITIONS": partitions}),
+                        [TopicSpec(t, {}, "benchmark relay chain") for t in topics])
     port = free_port()
     with contextlib.ExitStack() as stack:
         http = stack.enter_context(process([sys.executable, "-m", "tests.bench.relay_http", str(port), bootstrap,
-                                            topics[0]], {}, logs / "chain0.log"))
+                                            topics[0]], env, logs / "chain0.log"))
         copies = [stack.enter_context(process([sys.executable, "-m", "tests.bench.relay", bootstrap, topics[i - 1],
-                                               topics[i], f"c{i}-{tag}"], {}, logs / f"chain{i}.log"))
+                                               topics[i], f"c{i}-{tag}"], env, logs / f"chain{i}.log"))
                   for i in range(1, hops + 1)]
         wait_http(f"http://127.0.0.1:{port}/healthz")
         fetch_wait = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}).kafka_fetch_max_wait_ms
@@ -273,25 +285,27 @@ def cpu_summary(bursts: list[dict[str, float]]) -> dict[str, Any]:
             "cores_busy": round(total / wall_ms_per_mention, 2), "cores": os.cpu_count()}
 
 
-def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> dict[str, Any]:
+def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres", broker_kind: str = "tansu"
+        ) -> dict[str, Any]:
+    """The section on `broker_kind`: "tansu" (the embedded default) or "kafka" (Apache Kafka, KRaft,
+    with the production client settings and the Strimzi topics' partitions)."""
     corpus, source = texts()
     pipeline, chain, loads, rss, cpu, chain_cpu = [], [], [], {}, [], []
     pipeline_avg, chain_avg = [], []
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
-        broker = EmbeddedBroker(port=free_port(), log_path=logs / "broker.log")
+        broker = make_broker(free_port(), logs / "broker.log", kind=broker_kind)
         broker.start()
         admin, _ = split_database(database_url)
         name = f"heatdesk_bench_e2e_{uuid.uuid4().hex[:8]}"
         dsn = admin.rsplit("/", 1)[0] + f"/{name}"
         try:
-            asyncio.run(ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}),
-                                      all_topics()))
+            asyncio.run(create_lane_topics(broker.bootstrap, kind=broker_kind))
             asyncio.run(_create(admin, name, dsn))
             ports = {s: free_port() for s in SERVICES}
             env = {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap, "DATABASE_URL": dsn, "HEATDESK_HTTP_HOST": "127.0.0.1",
                    "HEATDESK_LOG_LEVEL": "WARNING", "HEATDESK_KAFKA_SESSION_TIMEOUT_MS": "2000",
-                   "HEATDESK_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+                   "HEATDESK_KAFKA_HEARTBEAT_INTERVAL_MS": "300", **lane_client_env(broker_kind),
                    **{f"HEATDESK_{s.upper()}_PORT": str(p) for s, p in ports.items()}}
             procs = {}
             with process([sys.executable, "-m", "services.cli", "ingest"], env, logs / "ingest.log") as procs["ingest"], \
@@ -315,16 +329,18 @@ def run(database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres") -> 
                     pipeline_avg.append(average)
                     cpu.append({"wall_s": round(time.monotonic() - started, 3), **cpu_per_1000(before, cpu_snapshot(pids))})
                     sustained, average = asyncio.run(relay_chain(broker.bootstrap, logs, corpus, f"r{r}",
-                                                                 broker.process.pid, chain_cpu))
+                                                                 broker.process.pid, chain_cpu,
+                                                                 broker_kind=broker_kind))
                     chain.append(sustained)
                     chain_avg.append(average)
                 for rate in LOADS:
                     loads.append(asyncio.run(latency(ingest, dsn, broker.bootstrap, f"l{rate}", rate, corpus)))
                 rss["load"] = {s: round(rss_mb(p.pid), 1) for s, p in procs.items()}
         finally:
-            broker.stop()
+            broker.close()
             asyncio.run(_drop(admin, name))
-    out = {"texts": source, "burst": BURST, "mentions_per_s": figure(pipeline, "mentions/s"),
+    version = "tansu" if broker_kind == "tansu" else f"kafka {broker.version}"  # type: ignore[union-attr]
+    out = {"broker": version, "texts": source, "burst": BURST, "mentions_per_s": figure(pipeline, "mentions/s"),
            "relay_chain_per_s": figure(chain, "mentions/s"), "latency": loads, "rss_mb": rss,
            "cpu_ms_per_mention": cpu_summary(cpu), "relay_chain_cpu_ms_per_mention": cpu_summary(chain_cpu)}
     out["ratio"] = round(out["mentions_per_s"]["median"] / out["relay_chain_per_s"]["median"], 3)

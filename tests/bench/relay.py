@@ -13,6 +13,7 @@ Run: python -m tests.bench.relay BOOTSTRAP SOURCE_TOPIC TARGET_TOPIC GROUP
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -25,7 +26,7 @@ async def relay(bootstrap: str, source: str, target: str, group: str) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    settings = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    settings = loader.load(ServiceSettings, {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
     # A short session, as the services get in the benchmark: the group forms before the clock starts.
     consumer = make_consumer(settings, "relay", group, [source], session_timeout_ms=2000, heartbeat_interval_ms=300)
     producer = make_producer(settings, "relay")

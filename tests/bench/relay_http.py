@@ -6,6 +6,7 @@ Run: python -m tests.bench.relay_http PORT BOOTSTRAP TOPIC
 
 from __future__ import annotations
 
+import os
 import sys
 
 from aiohttp import web
@@ -20,7 +21,7 @@ def main() -> None:
     app = web.Application()
 
     async def start(app: web.Application) -> None:
-        app["producer"] = make_producer(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap}),
+        app["producer"] = make_producer(loader.load(ServiceSettings, {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}),
                                         "relay-http")
         await app["producer"].start()
 

@@ -7,16 +7,25 @@ failed with its error and the others still run, so one broken piece never hides 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import importlib
+import inspect
 import json
+import os
+import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from services.common.embedded import EmbeddedPostgres, server_answers
 from tests.bench.common import REPO, machine
 
-SECTIONS = ["end_to_end", "ingest", "classify", "route", "notify", "scaling"]
+SECTIONS = ["end_to_end", "end_to_end_kafka", "ingest", "classify", "route", "notify", "scaling"]
+#: Sections that are another section's module on another broker: section -> (module, run's keyword arguments).
+VARIANTS = {"end_to_end_kafka": ("e2e", {"broker_kind": "kafka"})}
 
 
 def _rows(prefix: str, value: Any) -> list[tuple[str, str]]:
@@ -55,15 +64,45 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=REPO / "bench-results.json")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine()}
-    for name in args.only or SECTIONS:
+    with postgres() as dsn:
+        os.environ["DATABASE_URL"] = dsn  # the sections that read it from the environment
+        _run_sections(args.only or SECTIONS, results, dsn)
+    _report(args, results)
+    return 0
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """DATABASE_URL's server when it answers, else an embedded PostgreSQL for the whole run
+    (as `make run` and the tests do: no server runs on a fresh machine)."""
+    dsn = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    if asyncio.run(server_answers(dsn)):
+        yield dsn
+        return
+    with tempfile.TemporaryDirectory(prefix="heatdesk-bench-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pgdata")
+        try:
+            yield pg.start("postgres")
+        finally:
+            pg.stop()
+
+
+def _run_sections(names: list[str], results: dict[str, Any], dsn: str) -> None:
+    for name in names:
         started = time.monotonic()
         print(f"== {name} ...", flush=True)
         try:
-            module = importlib.import_module(f"tests.bench.bench_{'e2e' if name == 'end_to_end' else name}")
-            results[name] = module.run()
+            module_name, options = VARIANTS.get(name, ("e2e" if name == "end_to_end" else name, {}))
+            module = importlib.import_module(f"tests.bench.bench_{module_name}")
+            if "database_url" in inspect.signature(module.run).parameters:
+                options = {**options, "database_url": dsn}
+            results[name] = module.run(**options)
         except Exception as exc:  # noqa: BLE001 - report and go on with the other sections
             results[name] = {"failed": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
         results[name]["seconds"] = round(time.monotonic() - started, 1)
+
+
+def _report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     _headline(results)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     width = 48
@@ -74,7 +113,6 @@ def main() -> int:
             if not key.endswith(".trace"):
                 print(f"  {key:<{width}} {value}")
     print(f"\nwritten to {args.output}")
-    return 0
 
 
 if __name__ == "__main__":
