@@ -25,7 +25,13 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from services.classify.pipeline import rules, textcat  # noqa: F401  (registers the factories)
-from services.classify.pipeline.concepts import BrandFinder, MultilingualCues, competitor_words
+from services.classify.pipeline.concepts import (
+    BrandFinder,
+    MultilingualCues,
+    competitor_words,
+    mentioned_others,
+    rival_cues,
+)
 from services.classify.pipeline.config import DEFAULT_FLAG_THRESHOLD, Brand, ClassifyConfig, config_path, load_config
 from services.classify.pipeline.priority import bucket, priority
 from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
@@ -101,8 +107,14 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         if key.startswith("flag:"):  # the flag heads' words explain a flag, below
             continue
         cues[key] = cues[key] + words if key in cues else words
+    text = mention.get("text") or ""
+    if "flag:competitor_mention" not in cues and (rivals := rival_cues(text, cues.get("concept:competitor_mention", []))):
+        cues["flag:competitor_mention"] = rivals
+    named_rival = "flag:competitor_mention" in cues
     _learned_flags(cues, probs, analysis.explanation, config)
-    brand = brand_finder(config).find(mention.get("text") or "", mention.get("brand"))
+    if not named_rival and "flag:competitor_mention" in cues and not mentioned_others(text):
+        del cues["flag:competitor_mention"]  # the head alone, and the post names no other company
+    brand = brand_finder(config).find(text, mention.get("brand"))
     if "flag:competitor_mention" in cues:
         others = competitor_words(cues, brand)
         if others:

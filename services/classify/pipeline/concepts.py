@@ -109,3 +109,40 @@ def competitor_words(cues: Mapping[str, list[str]], brand: Brand | None) -> list
     own = BrandFinder.own_words(brand)
     return [w for w in cues.get("flag:competitor_mention", ()) if w.lower().replace(" ", "") not in own
             and w.lower() not in own]
+
+
+_HANDLE = re.compile(r"@(\w+)")
+#: The handles a post opens with are the conversation it addresses ("@USAirways @AmericanAir …").
+_ADDRESSEES = re.compile(r"\s*(?:[.,]?\s*@\w+[\s,;]*(?:&amp;|&)?\s*)+")
+#: Words of a comparison or a move between companies; with another company named, a rival frame.
+_RIVAL_FRAME = re.compile(r"\b(?:switch\w*|instead|than|better|best|worst|never|would|call|fly|flying|flew|both|"
+                          r"unlike|like|thanks\s+to|has\s+my\s+back|go\s+with|went\s+with|moving|lost|could|can)\b",
+                          re.IGNORECASE)
+_FLY_TAG = re.compile(r"#(?:fly|nexttimeiwillfly|moneynotspenton)(?!ing\b|er\b|s\b)\w+", re.IGNORECASE)
+
+
+def mentioned_others(text: str) -> list[str]:
+    """@handles the post names besides those it addresses (and not anonymised numeric ids)."""
+    handles = _HANDLE.findall(text)
+    lead = _ADDRESSEES.match(text)
+    addressed = {h.lower() for h in _HANDLE.findall(lead.group(0))} if lead else set()
+    if not addressed and handles:
+        addressed = {handles[0].lower()}
+    return [f"@{h}" for h in handles if h.lower() not in addressed and not h[0].isdigit()]
+
+
+def rival_cues(text: str, concept_words: list[str]) -> list[str]:
+    """Words that name another company in a switching or comparison frame, with no list of names.
+
+    Why: the competitor head, trained on rows that named the configured competitors, missed
+    three in four of the real ones ("@AmericanAir … @Delta would never treat its customers",
+    "#flysouthwest"), and raised the flag on rows that name no company at all. A company the
+    post does not address, named next to comparison or switching words, is the concept: the
+    concept pattern's words when they name such a handle, a #fly<airline> tag, or the handle
+    itself when the post's words compare or move."""
+    others = {h.lower() for h in mentioned_others(text)}
+    found = [w for w in concept_words if any(f"@{h}".lower() in others for h in _HANDLE.findall(w))]
+    found += [t.lower() for t in _FLY_TAG.findall(text)]
+    if others and not found and _RIVAL_FRAME.search(text):
+        found = sorted(others)
+    return found

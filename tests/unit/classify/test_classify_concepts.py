@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from services.classify.pipeline.classifier import Analysis, decide
-from services.classify.pipeline.concepts import BrandFinder, ConceptCues, MultilingualCues, competitor_words
+from services.classify.pipeline.concepts import (
+    BrandFinder,
+    ConceptCues,
+    MultilingualCues,
+    competitor_words,
+    mentioned_others,
+    rival_cues,
+)
 from services.classify.pipeline.config import Brand, load_config
 
 
@@ -103,3 +110,17 @@ def test_concept_gates_never_hide_a_match(config):
     gated, ungated = ConceptCues(config), ConceptCues(dataclasses.replace(config, concept_gates={}))
     assert all(gated.find(t) == ungated.find(t) for t in texts)
     assert set(gated.gates) == set(config.concepts)
+
+
+def test_the_companies_a_post_addresses_are_not_others_it_names():
+    assert mentioned_others("@USAirways @AmericanAir what are your carry-on limits?") == []
+    assert mentioned_others("@AmericanAir needs an overhaul @Delta would never treat us so") == ["@Delta"]
+    assert mentioned_others("@115913 @115911 moved house, @117241 says hi") == []  # anonymised customers
+
+
+def test_another_company_in_a_comparison_or_switch_frame_is_a_rival_without_any_list():
+    assert rival_cues("@united you suck. @SouthwestAir you're the best.", []) == ["@southwestair"]
+    assert rival_cues("@JetBlue loves cancelling tickets and not telling anyone #flyunited", []) == ["#flyunited"]
+    assert rival_cues("@united boarding is slow #flying #travel", []) == []
+    assert rival_cues("@USAirways @AmericanAir delayed twice, both my flights", []) == []  # both addressed
+    assert rival_cues("@acme thanks @jane for the tip about the invoice", []) == []  # no rival frame
