@@ -1,6 +1,8 @@
 """The `heatdesk` command: one subcommand per service and per operational job.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit codes: 0 success, 1 runtime failure (a broker or database that does not answer), 2 usage
+or configuration error (credentials refused included). Either is one line on stderr: the
+operator commands turn connection failures into HeatdeskErrors, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from services.common.errors import ConfigError, HeatdeskError
+from services.common.errors import ConfigError, DependencyUnavailable, HeatdeskError
 
 
 def _service(name: str) -> int:
@@ -39,14 +42,48 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def broker_failure(settings: Any, exc: BaseException) -> HeatdeskError | None:
+    """A broker that cannot be reached or refuses us, as one line (None: not such a failure)."""
+    from aiokafka import errors
+
+    where = settings.kafka_bootstrap_servers
+    if isinstance(exc, errors.SaslAuthenticationFailed | errors.AuthenticationFailedError
+                  | errors.UnsupportedSaslMechanismError | errors.ClusterAuthorizationFailedError
+                  | errors.TopicAuthorizationFailedError | errors.GroupAuthorizationFailedError):
+        return ConfigError(f"the Kafka broker at {where} refused us: {exc} (check HEATDESK_KAFKA_SASL_* and "
+                           "HEATDESK_KAFKA_SECURITY_PROTOCOL)")
+    if isinstance(exc, errors.KafkaConnectionError | errors.NoBrokersAvailable | errors.KafkaTimeoutError
+                  | OSError | TimeoutError):
+        reason = ("no broker answered" if isinstance(exc, errors.KafkaConnectionError | errors.NoBrokersAvailable)
+                  else "timed out" if isinstance(exc, errors.KafkaTimeoutError | TimeoutError)
+                  else str(exc) or type(exc).__name__)
+        return DependencyUnavailable(f"cannot reach the Kafka broker at {where}: {reason} "
+                                     "(is `make run` running? else set KAFKA_BOOTSTRAP_SERVERS)")
+    return None
+
+
+def _with_broker(settings: Any, coro: Any) -> Any:
+    import logging
+
+    # aiokafka logs every failed connection attempt; the command says it once, below.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(coro)
+    except Exception as exc:
+        failure = broker_failure(settings, exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
 def _deadletter(args: argparse.Namespace) -> int:
     import orjson
 
-    from services.common import settings as loader
-    from services.common.config import ServiceSettings
-    from services.common.ops import read_deadletters, replay_deadletter, run, table
+    from services.common.devstate import load_cli_settings
+    from services.common.ops import read_deadletters, replay_deadletter, table
 
-    settings = loader.load(ServiceSettings)
+    settings = load_cli_settings(announce=False)
+    run = lambda coro: _with_broker(settings, coro)  # noqa: E731
     if args.deadletter_command == "list":
         letters = run(read_deadletters(settings, args.limit))
         for letter in letters:
@@ -71,20 +108,19 @@ def _deadletter(args: argparse.Namespace) -> int:
 
 
 def _topics(args: argparse.Namespace) -> int:
-    from services.common import settings as loader
-    from services.common.config import ServiceSettings
+    from services.common.devstate import load_cli_settings
     from services.common.kafka import ensure_topics
     from services.common.topics import all_topics
     from services.route.cli import departments_in_force
 
-    settings = loader.load(ServiceSettings)
+    settings = load_cli_settings(announce=False)
     specs = all_topics(departments_in_force())
     if args.action == "describe":
         import orjson
 
         from services.common.ops import describe_topics, table
 
-        rows = asyncio.run(describe_topics(settings, [s.name for s in specs]))
+        rows = _with_broker(settings, describe_topics(settings, [s.name for s in specs]))
         if args.json:
             print(orjson.dumps(rows).decode())
         else:
@@ -96,7 +132,7 @@ def _topics(args: argparse.Namespace) -> int:
                 print("~ approximate: this broker (Tansu, the embedded dev broker) reports end offsets that can "
                       "lag behind its records; on Apache Kafka the lag is exact")
         return 0
-    created = asyncio.run(ensure_topics(settings, specs))
+    created = _with_broker(settings, ensure_topics(settings, specs))
     for spec in specs:
         state = "created" if spec.name in created else "exists"
         print(f"{spec.name:<26} {state:<8} {spec.why}")
@@ -236,10 +272,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(args.state_dir)
     except ConfigError as exc:
-        print(f"heatdesk: configuration error: {exc}", file=sys.stderr)
+        print(f"heatdesk {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
     except HeatdeskError as exc:
-        print(f"heatdesk: {exc}", file=sys.stderr)
+        print(f"heatdesk {args.command}: {exc}", file=sys.stderr)
         return 1
     return 2
 

@@ -2,7 +2,9 @@
 
 Starts the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set) and, when no
 PostgreSQL answers at DATABASE_URL, an embedded one; creates topics and the database,
-applies migrations, starts ingest, classify, route and notify as child processes, prints
+applies migrations, records where the database and broker are in `<state dir>/dev.json`
+(services/common/devstate.py: the operator commands of a second terminal read it), starts
+ingest, classify, route and notify as child processes, prints
 where everything listens, and on Ctrl-C/SIGTERM stops all of it in reverse order. If a
 child dies, the others are stopped too and the exit code says so: a half-running stack
 is worse than a stopped one.
@@ -16,14 +18,22 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from services.common import settings as settings_loader
 from services.common.config import ServiceSettings
 from services.common.db import create_database_if_missing, migrate, redact
+from services.common.devstate import remove_state, write_state
 from services.common.embedded import EmbeddedBroker, EmbeddedPostgres, server_answers
 from services.common.kafka import ensure_topics
 from services.common.topics import all_topics
+
+# pgserver's PostgresServer computes platformdirs.user_runtime_path() in its class body, so the first
+# import of any pgserver module warns (RuntimeDirWarning) when XDG_RUNTIME_DIR is unset. The
+# embedded database never uses that path (EmbeddedPostgres drives initdb and pg_ctl itself):
+# the warning is noise on the `make run` terminal, whichever pgserver import comes first.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", category=UserWarning)
 
 SERVICES = (("ingest", "HEATDESK_INGEST_PORT", 8080), ("classify", "HEATDESK_CLASSIFY_PORT", 8081),
             ("route", "HEATDESK_ROUTE_PORT", 8082), ("notify", "HEATDESK_NOTIFY_PORT", 8083))
@@ -68,6 +78,7 @@ def run_dev(state_dir: Path) -> int:
             _say("created the database")
         applied = asyncio.run(migrate(dsn))
         _say(f"PostgreSQL at {redact(dsn)}; migrations applied now: {', '.join(applied) or 'none (up to date)'}")
+        write_state(state_dir, dsn, env["KAFKA_BOOTSTRAP_SERVERS"])  # for `heatdesk cases` in another terminal
         from services.route.cli import departments_in_force
 
         specs = all_topics(departments_in_force(env.get("HEATDESK_ROUTE_RULES_PATH", "")))
@@ -92,6 +103,7 @@ def run_dev(state_dir: Path) -> int:
         _say("stopping")
         return 0
     finally:
+        remove_state(state_dir)
         _stop_children(children)
         if broker is not None:
             broker.stop()

@@ -87,13 +87,30 @@ def load_migrations() -> list[Migration]:
 
 
 async def connect(dsn: str, timeout: float = 10.0) -> asyncpg.Connection:
+    """One connection (the CLI's jobs, migrations). Every failure is a one-line HeatdeskError:
+    credentials or database name refused is a ConfigError, a server that does not answer
+    (refused, timed out, reset) is DependencyUnavailable."""
     try:
         return await asyncpg.connect(dsn, timeout=timeout)
     except Exception as exc:
         _refuse_tls_misconfiguration(dsn, exc)
+        sqlstate = getattr(exc, "sqlstate", "") or ""
+        if sqlstate.startswith("28"):  # invalid authorization specification, invalid password
+            raise ConfigError(f"PostgreSQL at {redact(dsn)} refused the credentials: {exc}") from exc
+        if sqlstate == "3D000":
+            raise ConfigError(f"PostgreSQL at {redact(dsn)}: {exc} (create it: heatdesk migrate --create-database)") from exc
         if not is_retriable_db_error(exc):
             raise
-        raise DependencyUnavailable(f"PostgreSQL did not answer at {redact(dsn)}: {exc!r}") from exc
+        raise DependencyUnavailable(f"PostgreSQL did not answer at {redact(dsn)}: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """A connection failure in a few words (no repr, no traceback)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
 
 
 def _refuse_tls_misconfiguration(dsn: str, exc: BaseException) -> None:

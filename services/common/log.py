@@ -44,7 +44,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+                # An extra never replaces ts, level, service, logger or msg: `level` is always a
+                # standard level name that log shippers can filter on.
+                entry[f"extra_{key}" if key in entry else key] = value
         if record.exc_text:
             entry["exc"] = record.exc_text
         elif record.exc_info:

@@ -163,9 +163,11 @@ class NotifyService(ConsumerService):
             m.sla_escalations.labels(step.department, step.kind, step.step).inc()
         if (step.action and step.action != "escalate") or step.level == "rule":
             m.sla_actions.labels(step.department, step.action or "notify").inc()
-        log.info("sla step fired", extra={"case_id": step.case_id, "timer": step.kind, "cycle": step.cycle,
-                                          "step": step.step, "level": step.level, "department": step.department,
-                                          "priority": step.priority})
+        # The step's kind (warning, rule, breach, escalation, autoclose) is the `event` field; the log
+        # level stays a standard one: a missed deadline is a WARNING, everything else INFO.
+        log.log(logging.WARNING if step.level in ("breach", "escalation") else logging.INFO, "sla step fired",
+                extra={"event": step.level, "case_id": step.case_id, "timer": step.kind, "cycle": step.cycle,
+                       "step": step.step, "department": step.department, "priority": step.priority})
 
     # -- delivery, gauges, housekeeping --------------------------------------------------------
 

@@ -32,15 +32,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    import asyncpg
-
-    from services.common import settings as loader
-    from services.common.config import ServiceSettings
+    from services.common.db import connect
+    from services.common.devstate import load_cli_settings
     from services.common.timeutil import utcnow
     from services.route.api.queries import CaseFilter, get_case, list_cases
 
-    settings = loader.load(ServiceSettings)
-    conn = await asyncpg.connect(settings.database_url)
+    # Without DATABASE_URL: the running `heatdesk dev` stack's database (.heatdesk/dev.json).
+    settings = load_cli_settings()
+    conn = await connect(settings.database_url)  # a failure is one line and an exit code (services/cli.py)
     try:
         if args.cases_command == "list":
             split = lambda v: tuple(x for x in (v or "").split(",") if x)  # noqa: E731
@@ -74,11 +73,19 @@ def _print_case(case: dict[str, Any]) -> None:
     for name in fields:
         print(f"{name:<22} {case.get(name)}")
     print(f"\nmentions ({len(case['mentions'])})")
-    print(table([(m["created_at"], m["channel"], (m["text"] or "")[:70]) for m in case["mentions"]],
+    print(table([(m["created_at"], m["channel"], _one_line(m["text"], 70)) for m in case["mentions"]],
                 ("created_at", "channel", "text")))
     print(f"\nevents ({len(case['events'])})")
     print(table([(e["occurred_at"], e["type"].split(".")[-2]) for e in case["events"]], ("occurred_at", "event")))
     if case["responses"]:
         print(f"\nresponses ({len(case['responses'])})")
-        print(table([(r["created_at"], r["kind"], r["author_id"], "bot" if r["automated"] else "")
-                     for r in case["responses"]], ("created_at", "kind", "author", "")))
+        print(table([(r["created_at"], r["kind"], r["author_id"],
+                      ("automated " if r["automated"] else "") + ("public" if r["public"] else "private"),
+                      _one_line(r["text"], 70)) for r in case["responses"]],
+                    ("created_at", "kind", "author", "reply", "text")))
+
+
+def _one_line(text: str | None, width: int) -> str:
+    """Text for a table cell: one line, cut at `width` characters with an ellipsis."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[:width - 1] + "…"

@@ -92,11 +92,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.common import settings as loader
-    from services.common.config import ServiceSettings
     from services.common.db import connect
+    from services.common.devstate import load_cli_settings
 
-    settings = loader.load(ServiceSettings)
+    settings = load_cli_settings()  # without DATABASE_URL: the running dev stack's database
     days = args.days if args.days is not None else _days_default()
 
     async def main() -> RetentionReport:

@@ -99,3 +99,11 @@ def test_exc_info_tuple_on_record():
     except KeyError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "oops", (), sys.exc_info())
     assert "KeyError" in orjson.loads(formatter.format(record))["exc"]
+
+
+def test_an_extra_never_replaces_the_standard_level(capture):
+    logger, stream = capture
+    logger.info("sla step fired", extra={"level": "breach", "service": "x"})
+    (entry,) = lines(stream)
+    assert entry["level"] == "info" and entry["service"] == "ingest"
+    assert entry["extra_level"] == "breach" and entry["extra_service"] == "x"
