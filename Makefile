@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench lint run test test-fast test-unit test-integration test-e2e test-kafka kafka install clean migrate topics check-deploy deploy-tools
+.PHONY: bench lint run test test-fast test-unit test-integration test-e2e test-kafka kafka install clean migrate topics check-deploy deploy-tools docs docs-reference
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: $(STAMP)
 
 ## test: the whole suite: lint, the deploy checks, the fast lane (unit, integration, end to end, faults on the
 ## embedded Tansu broker) and the Kafka lane (the same end-to-end and fault tests on Apache Kafka)
-test: lint check-deploy test-fast test-kafka
+test: lint check-deploy docs test-fast test-kafka
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q --ignore=tests/deploy
@@ -72,6 +72,15 @@ check-deploy: $(STAMP) deploy-tools
 ## bench: every benchmark beside its same-run baseline; a table, and bench-results.json
 bench: $(STAMP) $(KAFKA_STAMP)
 	$(BIN)/python -m tests.bench.run
+
+## docs: build the manual (docs/, mkdocs.yml) into site/ with --strict: a broken link or a page missing from
+## the nav fails. It regenerates nothing: tests/unit/test_docs_reference.py fails when docs/reference/ is stale.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+## docs-reference: regenerate docs/reference/*.md (settings, metrics, topics, alerts) from the code
+docs-reference: $(STAMP)
+	$(BIN)/heatdesk docs-reference --write docs/reference
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests

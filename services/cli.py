@@ -140,19 +140,11 @@ def _topics(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from services.classify.settings import ClassifySettings
-    from services.common.settings import describe
-    from services.ingest.settings import IngestSettings
-    from services.notify.settings import NotifySettings
-    from services.route.settings import RouteSettings
+    from services.docs_reference import settings_rows
 
-    seen: set[str] = set()
     print("| variable | default | meaning |\n|---|---|---|")
-    for cls in (IngestSettings, ClassifySettings, RouteSettings, NotifySettings):
-        for var, default, doc in describe(cls):
-            if var not in seen:
-                seen.add(var)
-                print(f"| `{var}` | `{default}` | {doc} |")
+    for row in settings_rows():  # the same rows as docs/reference/settings.md
+        print(f"| `{row['variable']}` | `{row['default']}` | {row['meaning']} |")
     return 0
 
 
@@ -201,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     r.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     from services.classify.cli import register as register_classify
+    from services.docs_reference import register as register_docs
     from services.notify.cli import register as register_sla
     from services.route.cases_cli import register as register_cases
     from services.route.cli import register as register_rules
@@ -211,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_cases(sub)
     register_sla(sub)
     register_retention(sub)
+    register_docs(sub)
     t = sub.choices["topics"]
     t.add_argument("action", nargs="?", choices=("create", "describe"), default="create",
                    help="create the missing topics (default) or describe partitions, offsets and lag")
@@ -251,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "replay":
             return _replay(args)
+        if args.command == "docs-reference":
+            from services.docs_reference import run as run_docs
+
+            return run_docs(args)
         if args.command == "retention":
             return args.run(args)
         if args.command == "sla":

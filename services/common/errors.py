@@ -16,7 +16,7 @@ class HeatdeskError(Exception):
 class ConfigError(HeatdeskError):
     """A setting is missing or malformed.
 
-    Fix the named environment variable (see the configuration table in the README) and
+    Fix the named environment variable (see docs/reference/settings.md) and
     restart the service; retrying without a change cannot help.
     """
 

@@ -108,7 +108,7 @@ def load(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
 
 
 def describe(cls: type) -> list[tuple[str, str, str]]:
-    """(variable, default, doc) rows for the README configuration table."""
+    """(variable, default, doc) rows for `heatdesk config` and docs/reference/settings.md."""
     rows = []
     for field in dataclasses.fields(cls):
         default = field.default if field.default is not dataclasses.MISSING else (

@@ -30,6 +30,7 @@ PROMETHEUS_RULE = DEPLOY / "prometheus" / "prometheusrule.yaml"
 PROMTOOL_TESTS = DEPLOY / "prometheus" / "tests"
 DASHBOARD = DEPLOY / "grafana" / "heatdesk.json"
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 KUBERNETES_VERSION = "1.30.0"
 
 
@@ -235,6 +236,13 @@ def github_anchor(heading: str) -> str:
     """The fragment GitHub gives a Markdown heading."""
     slug = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return slug.replace(" ", "-")
+
+
+def doc_page(path: str) -> str:
+    """The text of a page of the manual (docs/`path`)."""
+    page = DOCS / path
+    assert page.is_file(), f"docs/{path} is missing"
+    return page.read_text()
 
 
 def readme_section(title: str) -> str:

@@ -34,10 +34,10 @@ from tests.deploy.support import (
     ROOT,
     crd_errors,
     crd_schemas,
+    doc_page,
     of_kind,
     one,
     pod_spec,
-    readme_section,
     render,
     resource_id,
 )
@@ -202,7 +202,7 @@ def test_resources_live_in_the_overlay_namespace_and_topics_in_kafkas(overlay, d
 def test_no_secret_is_inlined(docs):
     """Secrets are referenced, never rendered: no Secret objects, no secret-looking literal values."""
     assert not of_kind(docs, "Secret")
-    documented = set(re.findall(r"`(heatdesk-[a-z-]+)`", readme_section("Deploy")))
+    documented = set(re.findall(r"`(heatdesk-[a-z-]+)`", doc_page("deploy/kubernetes.md")))
     referenced = set()
     for workload in workloads(docs):
         spec = pod_spec(workload)
@@ -222,7 +222,7 @@ def test_no_secret_is_inlined(docs):
         for key in configmap.get("data", {}):
             assert not SECRET_LOOKING.search(key), f"ConfigMap {configmap['metadata']['name']} holds {key}"
     assert referenced >= {"heatdesk-database", "heatdesk-kafka"}
-    assert referenced <= documented, f"Secrets not documented in README Deploy: {referenced - documented}"
+    assert referenced <= documented, f"Secrets not documented in docs/deploy/kubernetes.md: {referenced - documented}"
 
 
 def test_pods_are_hardened_and_sized(docs):

@@ -1,5 +1,5 @@
 """The alert rules: `promtool check rules`, `promtool test rules` (deploy/prometheus/tests/),
-one runbook section per alert, and only metrics the services export.
+one runbook section per alert (docs/operations/runbooks.md), and only metrics the services export.
 
 promtool reads `.spec` of deploy/prometheus/prometheusrule.yaml, written as a plain rule
 file next to copies of the unit-test files (which name it `heatdesk.rules.yaml`).
@@ -18,18 +18,18 @@ from prometheus_client import generate_latest
 from services.common.metrics import Metrics
 from tests.deploy.support import (
     PROMTOOL_TESTS,
-    README,
     alerts,
+    doc_page,
     exported_names,
     github_anchor,
     metric_names,
-    readme_section,
     require_binary,
     rule_groups,
     write_rules_file,
 )
 
-RUNBOOK_BASE = "https://github.com/heatdesk/heatdesk/blob/main/README.md#"
+RUNBOOK_BASE = "https://github.com/heatdesk/heatdesk/blob/main/docs/operations/runbooks.md#"
+RUNBOOKS = "operations/runbooks.md"
 TEST_FILES = sorted(PROMTOOL_TESTS.glob("*.test.yaml"))
 
 
@@ -77,19 +77,16 @@ def test_every_alert_has_severity_summary_and_a_runbook_section(alert: dict):
     assert annotations["summary"].strip() and annotations["description"].strip()
     url = annotations["runbook_url"]
     assert url.startswith(RUNBOOK_BASE), url
-    runbook = readme_section("Runbook")
-    headings = re.findall(r"^### (.+)$", runbook, flags=re.M)
-    assert alert["alert"] in headings, f"README.md ## Runbook has no `### {alert['alert']}`"
+    runbook = doc_page(RUNBOOKS)
+    headings = re.findall(r"^## (.+)$", runbook, flags=re.M)
+    assert alert["alert"] in headings, f"docs/{RUNBOOKS} has no `## {alert['alert']}`"
     assert url.removeprefix(RUNBOOK_BASE) == github_anchor(alert["alert"])
-    section = runbook.split(f"### {alert['alert']}\n", 1)[1].split("\n### ", 1)[0]
+    section = runbook.split(f"## {alert['alert']}\n", 1)[1].split("\n## ", 1)[0]
     assert len(section.split()) >= 40, f"the runbook of {alert['alert']} says too little"
 
 
-def test_the_runbook_follows_the_deploy_section_and_covers_exactly_the_alerts():
-    text = README.read_text()
-    sections = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert sections[sections.index("Deploy") + 1] == "Runbook"
-    headings = re.findall(r"^### (Heatdesk\w+)$", readme_section("Runbook"), flags=re.M)
+def test_the_runbooks_page_covers_exactly_the_alerts():
+    headings = re.findall(r"^## (Heatdesk\w+)$", doc_page(RUNBOOKS), flags=re.M)
     assert sorted(headings) == sorted(a["alert"] for a in alerts())
 
 

@@ -28,12 +28,15 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 class ConceptCues:
-    """`find(text)` → {"concept:<flag>": [matched words]} for every flag with a match."""
+    """`find(text)` → {"concept:<flag>": [matched words]} for every flag with a match, and
+    {"flag:<flag>": [words]} where a concept cue says the flag outright."""
 
     def __init__(self, config: ClassifyConfig) -> None:
         self.patterns = {flag: rx for flag, patterns in config.concepts.items() if (rx := _compile(patterns))}
+        #: per flag, the part of its concept that raises it outright (`flag:<flag>` words)
+        self.raising = {flag: rx for flag, patterns in config.concept_cues.items() if (rx := _compile(patterns))}
         #: per flag, the substrings one of which a match needs (None: always run the patterns)
-        self.gates = {flag: config.concept_gates.get(flag) for flag in self.patterns}
+        self.gates = {flag: config.concept_gates.get(flag) for flag in {*self.patterns, *self.raising}}
 
     def find(self, text: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -45,6 +48,8 @@ class ConceptCues:
             found = [m.group(0).lower() for m in rx.finditer(text)]
             if found:
                 out[f"concept:{flag}"] = sorted(set(found))
+            if (raising := self.raising.get(flag)) is not None and (said := [m.group(0) for m in raising.finditer(text)]):
+                out[f"flag:{flag}"] = sorted({w.lower() for w in said})
         return out
 
 

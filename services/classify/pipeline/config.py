@@ -54,6 +54,8 @@ class ClassifyConfig:
     flag_department: dict[str, str] = dataclasses.field(default_factory=dict)
     #: {flag: regexes}: the concept behind a flag, a feature of its trained head
     concepts: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: {flag: regexes}: the parts of a concept that say it outright: a match raises the flag by itself
+    concept_cues: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     #: {flag: substrings}: a post without any of them skips the flag's concept patterns
     concept_gates: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     #: {language: {flag or "negative"/"positive": regexes}} for text the English model does not read
@@ -97,6 +99,8 @@ def _load(path: str) -> ClassifyConfig:
                           sarcasm=tuple(sarcasm.get("phrases", ())), sarcasm_emoji=tuple(sarcasm.get("emoji", ())),
                           source=path, flag_department=dict(routing.get("flag_department", {})),
                           concepts=concepts, multilingual=multilingual, brands=brands,
+                          concept_cues={str(f): tuple(v) for f, v in raw.get("concept_cues", {}).items()
+                                        if not f.startswith("_")},
                           concept_gates={str(f): tuple(v) for f, v in raw.get("concept_gates", {}).items()
                                          if not f.startswith("_")},
                           flag_thresholds={str(f): float(t) for f, t in raw.get("flag_thresholds", {}).items()

@@ -236,7 +236,8 @@ class CueMatcher:
         if "COMPETITOR" in labels:
             cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
         out = {k: _unique(v) for k, v in cues.items()}
-        out.update(self.concepts.find(doc.text if text is None else text))
+        for key, words in self.concepts.find(doc.text if text is None else text).items():
+            out[key] = _unique(out[key] + words) if key in out else words  # a rule's flag words and a concept cue's
         return out
 
 

@@ -1,6 +1,6 @@
 """What a rules file says, as frozen data: conditions, actions, rules, the set.
 
-Semantics (documented for operators in the README):
+Semantics (documented for operators in docs/routing.md):
 - Rules are evaluated in file order. In `mode: accumulate` (the default) every matching
   rule applies its actions in turn, so later rules refine earlier ones, until a matching
   rule says `stop: true`. In `mode: first_match` evaluation ends at the first match.

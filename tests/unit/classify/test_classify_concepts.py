@@ -124,3 +124,10 @@ def test_another_company_in_a_comparison_or_switch_frame_is_a_rival_without_any_
     assert rival_cues("@united boarding is slow #flying #travel", []) == []
     assert rival_cues("@USAirways @AmericanAir delayed twice, both my flights", []) == []  # both addressed
     assert rival_cues("@acme thanks @jane for the tip about the invoice", []) == []  # no rival frame
+
+
+def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(config):
+    found = ConceptCues(config).find("@united I will not be flying with you again")
+    assert found["flag:churn_threat"] == ["will not be flying"]
+    assert "concept:churn_threat" in found  # still a feature of the head too
+    assert "flag:churn_threat" not in ConceptCues(config).find("@united flying home tomorrow, can't wait")
