@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench lint run test test-fast test-unit test-integration test-e2e test-kafka kafka install clean migrate topics check-deploy deploy-tools docs docs-reference
+.PHONY: bench lint run test test-fast test-unit test-integration test-e2e test-kafka kafka install clean migrate topics check-deploy deploy-tools docs docs-reference image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ run: $(STAMP)
 	$(BIN)/heatdesk dev
 
 ## test: the whole suite: lint, the deploy checks, the fast lane (unit, integration, end to end, faults on the
-## embedded Tansu broker) and the Kafka lane (the same end-to-end and fault tests on Apache Kafka)
-test: lint check-deploy docs test-fast test-kafka
+## embedded Tansu broker, and the image test), the Kafka lane (the same end-to-end and fault tests on Apache Kafka)
+test: lint check-deploy docs image test-fast test-kafka
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q --ignore=tests/deploy
@@ -68,6 +68,11 @@ deploy-tools:
 ## scrape the running services with a real Prometheus and run every dashboard query against it
 check-deploy: $(STAMP) deploy-tools
 	$(BIN)/python -m pytest -q tests/deploy
+
+## image: build the container image (deploy/docker/Dockerfile) with buildah, no Docker engine: debootstrapped
+## base and host wheelhouse cached under .heatdesk/image/, tag heatdesk:<input hash>, skipped when it exists
+image: $(STAMP)
+	$(BIN)/python deploy/docker/build.py
 
 ## bench: every benchmark beside its same-run baseline; a table, and bench-results.json
 bench: $(STAMP) $(KAFKA_STAMP)
