@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -35,6 +36,18 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, graceful: bool = True, timeout: float = 5.0) -> None:
+    """SIGTERM (SIGKILL when not `graceful`), then SIGKILL if it has not exited after `timeout`."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 class EmbeddedBroker:
@@ -85,13 +98,7 @@ class EmbeddedBroker:
         raise DependencyUnavailable(f"the embedded broker did not listen on {self.bootstrap} within {timeout}s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=5.0)
         self.process = None
 
     def close(self) -> None:

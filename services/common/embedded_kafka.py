@@ -16,7 +16,6 @@ import base64
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -25,7 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
-from services.common.embedded import free_port, port_open
+from services.common.embedded import free_port, port_open, stop_process
 from services.common.errors import ConfigError, DependencyUnavailable
 
 #: Where `make kafka` puts the broker's class path (relative to the working directory).
@@ -204,13 +203,7 @@ class ApacheKafkaBroker:
 
     def stop(self, graceful: bool = True, timeout: float = 20.0) -> None:
         """SIGTERM (a controlled shutdown that flushes the logs), SIGKILL after `timeout`."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGKILL)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, graceful, timeout)
         self.process = None
 
     def close(self) -> None:
