@@ -212,12 +212,16 @@ def _department_scores(model: dict[str, float], cues: dict[str, list[str]], depa
 def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...], version: str,
              multilingual: MultilingualCues | None = None, brand: Brand | None = None,
              routes: dict[str, str] | None = None) -> dict[str, Any]:
-    """Text the English pipeline cannot read: no guessed topic, a result a human triages, with
-    what the language's cue lists do catch (threats, sentiment words: `multilingual` in the
-    configuration) so a threat in Spanish still jumps the queue."""
-    dept = "support" if "support" in departments else departments[-1]
+    """Text the English pipeline cannot read: a result a human triages, with what the language's
+    cue lists do catch (`multilingual` in the configuration): threats, so a threat in Spanish
+    still jumps the queue, sentiment words, and department words (the department with most of
+    them; support when none matched: on the dev half, every non-English post used to land in
+    support, department macro-F1 0.16)."""
     author = mention.get("author") or {}
     found = multilingual.find(mention.get("text") or "", language) if multilingual is not None else {}
+    hits = {d: len(found.get(f"department:{d}", ())) for d in departments}
+    dept = max(hits, key=hits.__getitem__) if any(hits.values()) else (
+        "support" if "support" in departments else departments[-1])
     flags = flags_of(found)
     negative, positive = len(found.get("sentiment:negative", ())), len(found.get("sentiment:positive", ()))
     label = "negative" if negative > positive or THREATS.intersection(flags) else "positive" if positive > negative else "neutral"

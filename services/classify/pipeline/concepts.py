@@ -62,13 +62,14 @@ class MultilingualCues:
             for lang, groups in config.multilingual.items()}
 
     def find(self, text: str, language: str) -> dict[str, list[str]]:
-        """{"flag:<flag>": words, "sentiment:negative": words, …} for `language` (empty when the
-        language has no cues configured)."""
+        """{"flag:<flag>": words, "sentiment:negative": words, "department:<name>": words, …} for
+        `language` (empty when the language has no cues configured)."""
         out: dict[str, list[str]] = {}
         for key, rx in self.languages.get(language, {}).items():
             found = sorted({m.group(0).lower() for m in rx.finditer(text)})
             if found:
-                out[f"sentiment:{key}" if key in SENTIMENT_KEYS else f"flag:{key}"] = found
+                out[f"sentiment:{key}" if key in SENTIMENT_KEYS else key if key.startswith("department:")
+                    else f"flag:{key}"] = found
         return out
 
 

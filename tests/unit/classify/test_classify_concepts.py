@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from services.classify.pipeline.classifier import Analysis, decide
+from services.classify.pipeline.classifier import Analysis, decide, fallback
 from services.classify.pipeline.concepts import (
     BrandFinder,
     ConceptCues,
@@ -131,3 +131,19 @@ def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(con
     assert found["flag:churn_threat"] == ["will not be flying"]
     assert "concept:churn_threat" in found  # still a feature of the head too
     assert "flag:churn_threat" not in ConceptCues(config).find("@united flying home tomorrow, can't wait")
+
+
+@pytest.mark.parametrize("text,language,department,sentiment", [
+    ("@AmazonHelp el reembolso lo quiero ya, me cobraron dos veces", "es", "billing", None),
+    ("Mein Akku ist nach dem Update kaputt", "de", "product", None),
+    ("なんかAmazon支払い方法変わりました？？", "ja", "billing", None),
+    ("@AmazonHelp 親切にどうもありがとうございます", "ja", "support", "positive"),
+    ("Bonjour, où en est ma commande ?", "fr", "support", "neutral"),  # no cue: support, as before
+])
+def test_text_the_english_model_cannot_read_gets_department_and_sentiment_from_its_cues(
+        config, text, language, department, sentiment):
+    result = fallback({"text": text, "author": {}}, language, tuple(config.departments),
+                      "test", MultilingualCues(config))
+    assert result["department"] == department
+    if sentiment:
+        assert result["sentiment"]["label"] == sentiment

@@ -85,16 +85,19 @@ def test_e2e_complaint_lands_in_billing_with_escalation(classify):
     assert c["model_version"].startswith("textcat-linear-")
 
 
-@pytest.mark.parametrize("text,language,words", [
-    ("@acme vous m'avez facturé deux fois ce mois-ci, je veux un remboursement", "fr", ["facturé deux fois", "remboursement"]),
-    ("@acme el servicio es un desastre, llevo tres días sin internet", "es", ["desastre", "sin internet"]),
+@pytest.mark.parametrize("text,language,words,department", [
+    ("@acme vous m'avez facturé deux fois ce mois-ci, je veux un remboursement", "fr",
+     {"sentiment:negative": ["facturé deux fois", "remboursement"], "department:billing": ["facturé", "remboursement"]},
+     "billing"),
+    ("@acme el servicio es un desastre, llevo tres días sin internet", "es",
+     {"sentiment:negative": ["desastre", "sin internet"]}, "support"),
 ])
-def test_languages_with_cue_lists_get_their_sentiment_words_and_no_topic(classify, text, language, words):
+def test_languages_with_cue_lists_get_their_sentiment_and_department_words(classify, text, language, words, department):
     c = classify(text)  # no "language" field: detected here
     assert c["language"] == language
     assert c["sentiment"]["label"] == "negative" and c["intent"] == "complaint"
-    assert c["flags"] == [] and c["department"] == "support"
-    assert c["cues"] == {"fallback:language": [language], "sentiment:negative": words}
+    assert c["flags"] == [] and c["department"] == department  # support when no department word matched
+    assert c["cues"] == {"fallback:language": [language], **words}
     assert c["priority"]["components"]["language"] == 15
 
 
