@@ -9,6 +9,7 @@ created from the migrations and dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -61,26 +62,32 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
-@pytest.fixture
-async def database(pg_server: str) -> AsyncIterator[str]:
-    """A fresh, migrated database; its DSN. Dropped after the test."""
+@contextlib.asynccontextmanager
+async def throwaway_database(pg_server: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on `pg_server` (named `<prefix>_<random>`); its DSN. Dropped after."""
     admin_dsn, _ = split_database(pg_server)
-    name = f"heatdesk_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    dsn = _with_database(pg_server, name)
-    await migrate(dsn)
     try:
-        yield dsn
+        yield _with_database(pg_server, name)
     finally:
         conn = await asyncpg.connect(admin_dsn)
         try:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@pytest.fixture
+async def database(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, migrated database; its DSN. Dropped after the test."""
+    async with throwaway_database(pg_server, "heatdesk_test") as dsn:
+        await migrate(dsn)
+        yield dsn
 
 
 @pytest.fixture

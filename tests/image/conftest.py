@@ -28,15 +28,19 @@ def image(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     info: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     request.config.stash[IMAGE_INFO] = info
     (tmp_path_factory.getbasetemp() / "image.json").write_text(json.dumps(info, indent=2))
-    print(f"image {info['name']}: {info['size']}, {'cached' if info['cached'] else 'built'} in "
-          f"{info['build_seconds']} s (first build {info['first_build_seconds']} s)")
+    print(summary(info))
     return info
+
+
+def summary(info: dict[str, Any]) -> str:
+    """One line: name, size, build or lookup time, and the first build's time when it is known."""
+    first = f"  (first build {info['first_build_seconds']} s)" if info.get("first_build_seconds") else ""
+    return (f"{info['name']}  size {info['size']}  {'cached, looked up' if info['cached'] else 'built'} in "
+            f"{info['build_seconds']} s{first}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     info = config.stash.get(IMAGE_INFO, None)
     if info:
         terminalreporter.write_sep("-", "heatdesk image")
-        terminalreporter.write_line(f"{info['name']}  size {info['size']}  "
-                                    f"{'cached, looked up' if info['cached'] else 'built'} in {info['build_seconds']} s"
-                                    f"  (first build {info['first_build_seconds']} s)")
+        terminalreporter.write_line(summary(info))

@@ -19,19 +19,16 @@ import signal
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
-from services.common.db import split_database
 from services.common.embedded import free_port
 from services.common.topics import department_topic
-from tests.conftest import FAST_KAFKA_ENV, _with_database
+from tests.conftest import FAST_KAFKA_ENV, throwaway_database
 from tests.support import events, mention_body, read_topic
 
 pytestmark = pytest.mark.integration
@@ -120,21 +117,8 @@ def container(image: dict[str, Any]) -> Iterator[Container]:
 @pytest.fixture
 async def empty_database(pg_server: str) -> AsyncIterator[str]:
     """A database with no schema: `heatdesk migrate` from the image must make it."""
-    admin_dsn, _ = split_database(pg_server)
-    name = f"heatdesk_image_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield _with_database(pg_server, name)
-    finally:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with throwaway_database(pg_server, "heatdesk_image") as dsn:
+        yield dsn
 
 
 def test_the_image_runs_as_uid_10001_with_its_package_data(container: Container, image: dict[str, Any]):
