@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -23,7 +24,7 @@ import pytest
 from tests.brokers import requires_kafka
 from tests.faults.load import Poster, WebhookSink, mentions
 from tests.faults.stack import CONSUMERS, SERVICES, FaultStack
-from tests.faults.verify import audit
+from tests.faults.verify import Audit, audit
 from tests.support import mention_body
 
 pytestmark = pytest.mark.integration
@@ -31,6 +32,32 @@ pytestmark = pytest.mark.integration
 MENTIONS = 1_200
 DOWN_AT_START_S = 5.0
 OUTAGE_S = 8.0
+
+
+async def back_and_audited(stack: FaultStack, poster: Poster, sink: WebhookSink,
+                           bring_back: Callable[[], None]) -> tuple[Audit, float, float]:
+    """Bring the broker back; once route consumes again and every post is answered, audit.
+
+    Returns the audit and, in seconds after `bring_back`, ingest's next 202 and route's first
+    record: the consumers must reconnect by themselves.
+    """
+    route = stack.one("route")
+    consumed_before = await route.consumed()
+    bring_back()
+    back_at = time.monotonic()
+    deadline = back_at + 60
+    while await route.consumed() == consumed_before:
+        assert time.monotonic() < deadline, f"route consumes nothing since the broker came back:\n{route.tail()}"
+        await asyncio.sleep(0.1)
+    route_back = time.monotonic() - back_at
+    await poster.wait(timeout=180)
+    ingest_back = min(t for t, status in poster.log if status == 202 and t > back_at) - back_at
+    db = await stack.db()
+    try:
+        result = await audit(db, stack.bootstrap, poster, sink, timeout=120)
+    finally:
+        await db.close()
+    return result, ingest_back, route_back
 
 
 async def test_broker_down_at_start_and_mid_stream(fault_stack, fault_report):
@@ -76,22 +103,7 @@ async def test_broker_down_at_start_and_mid_stream(fault_stack, fault_report):
         await asyncio.sleep(max(0.0, cut_at + OUTAGE_S - time.monotonic()))
         refused_during = sum(1 for t, status in poster.log if status == 503 and t > cut_at)
         accepted_during = sum(1 for t, status in poster.log if status == 202 and t > cut_at + 3.5)
-        route = stack.one("route")
-        consumed_at_resume = await route.consumed()
-        proxy.resume()
-        resumed_at = time.monotonic()
-        deadline = resumed_at + 60
-        while await route.consumed() == consumed_at_resume:  # the consumers reconnect by themselves
-            assert time.monotonic() < deadline, f"route consumes nothing since the broker came back:\n{route.tail()}"
-            await asyncio.sleep(0.1)
-        route_back = time.monotonic() - resumed_at
-        await poster.wait(timeout=180)
-        ingest_back = min(t for t, status in poster.log if status == 202 and t > resumed_at) - resumed_at
-        db = await stack.db()
-        try:
-            result = await audit(db, stack.bootstrap, poster, sink, timeout=120)
-        finally:
-            await db.close()
+        result, ingest_back, route_back = await back_and_audited(stack, poster, sink, proxy.resume)
 
         assert refused_during > 0  # 503 while it could not get acknowledgements (with Retry-After: Poster checks)
         assert accepted_during == 0  # nothing answered 202 without an acknowledgement
@@ -168,28 +180,14 @@ async def test_broker_process_restarted_mid_stream(fault_stack, fault_report):
     try:
         stack = await fault_stack(env={"HEATDESK_NOTIFY_WEBHOOK_URL": sink.url})
         await stack.start()
-        ingest, route = stack.one("ingest"), stack.one("route")
+        ingest = stack.one("ingest")
         poster = Poster(lambda: ingest.url(""), mentions(MENTIONS, 300, "kr"), concurrency=8, rate_per_s=100).start()
         await poster.wait_accepted(300)
         stopped_at = time.monotonic()
         stack.broker.stop()
         down_s = time.monotonic() - stopped_at
         await asyncio.sleep(3.0)
-        consumed_before = await route.consumed()
-        stack.broker.start()
-        started_at = time.monotonic()
-        deadline = started_at + 60
-        while await route.consumed() == consumed_before:
-            assert time.monotonic() < deadline, f"route consumes nothing since the broker restarted:\n{route.tail()}"
-            await asyncio.sleep(0.1)
-        route_back = time.monotonic() - started_at
-        await poster.wait(timeout=180)
-        ingest_back = min(t for t, status in poster.log if status == 202 and t > started_at) - started_at
-        db = await stack.db()
-        try:
-            result = await audit(db, stack.bootstrap, poster, sink, timeout=120)
-        finally:
-            await db.close()
+        result, ingest_back, route_back = await back_and_audited(stack, poster, sink, stack.broker.start)
         for service in SERVICES:
             assert stack.one(service).alive, stack.one(service).tail()
         fault_report(fault="broker process restarted mid-stream (SIGTERM, 3 s down, start)", sent=MENTIONS,
