@@ -83,13 +83,9 @@ class ConsumerService(Service):
             await self.relay.flush()  # leftovers of a previous crash go out before anything new
         self.consumer = make_consumer(self.settings, self.name, self.group_id, self.topics)
         await start_with_retry(self.consumer.start, "kafka consumer")
-        loop_options = {"metrics": self.metrics, "group": self.group_id, "stage": self.name,
-                        "expected_types": self.expected_types}
-        if exactly_once:
-            self.loop = TransactionalConsumeLoop(self.consumer, self.publisher, self.handle, producer=self.producer,
-                                                 **loop_options)
-        else:
-            self.loop = ConsumeLoop(self.consumer, self.publisher, self.handle, **loop_options)  # type: ignore[arg-type]
+        loop = TransactionalConsumeLoop if exactly_once else ConsumeLoop
+        self.loop = loop(self.consumer, self.publisher, self.handle, metrics=self.metrics, group=self.group_id,
+                         stage=self.name, expected_types=self.expected_types)
 
     async def _consumer_readiness(self) -> tuple[bool, str]:
         if self.loop is None:

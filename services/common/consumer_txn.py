@@ -23,7 +23,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from services.common.consumer_loop import ConsumeLoop, Incoming, _as_poison, is_retriable
@@ -33,11 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class TransactionalConsumeLoop(ConsumeLoop):
-    """ConsumeLoop whose producer has a transactional id; the consumer reads committed records."""
-
-    def __init__(self, *args: object, producer: AIOKafkaProducer, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.producer = producer
+    """ConsumeLoop whose publisher's producer has a transactional id (the service gives it no
+    `renew`, so it stays the same producer); the consumer reads committed records."""
 
     async def _settle(self, good: list[Incoming], poison: list[tuple[ConsumerRecord, PoisonRecord]],
                       offsets: dict[TopicPartition, int], stop: asyncio.Event) -> bool:
@@ -85,7 +82,7 @@ class TransactionalConsumeLoop(ConsumeLoop):
 
     async def _in_transaction(self, action: Callable[[], Awaitable[None]], offsets: dict[TopicPartition, int]) -> None:
         """`action`'s records and the consumer's `offsets` in one transaction; aborted on any failure."""
-        producer = self.producer
+        producer = self.publisher.producer
         try:
             await producer.begin_transaction()
             try:

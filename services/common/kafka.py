@@ -290,7 +290,7 @@ class Publisher:
         producer = self._producer
         try:
             if len(rows) > 1 and all(key is not None for _, key, _, _ in rows):
-                futures = await self._send_batches(rows)
+                futures = await self._send_batches(producer, rows)
             else:  # one post (ingest), or unkeyed rows: the producer's per-record path
                 futures = [await producer.send(topic, value=value, key=key.encode() if key is not None else None,
                                            headers=headers) for topic, key, headers, value in rows]
@@ -301,7 +301,9 @@ class Publisher:
         except KafkaError as exc:
             raise await self._failed(producer, exc) from exc
 
-    async def _send_batches(self, rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]
+    @staticmethod
+    async def _send_batches(producer: AIOKafkaProducer,
+                            rows: Sequence[tuple[str, str | None, list[tuple[str, bytes]], bytes]]
                             ) -> list[asyncio.Future[Any]]:
         """Queue the rows as one record batch per partition (`send_batch`), split where a batch is full.
 
@@ -312,7 +314,6 @@ class Publisher:
         `send` checks them, so an oversized record is still RecordRejected. (`_partition` and
         `_max_request_size` are aiokafka internals; the version is pinned below 0.15.)
         """
-        producer = self._producer
         grouped: dict[tuple[str, int], list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
         known: set[str] = set()
         for topic, key, headers, value in rows:

@@ -108,11 +108,13 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
             continue
         cues[key] = cues[key] + words if key in cues else words
     text = mention.get("text") or ""
-    if "flag:competitor_mention" not in cues and (rivals := rival_cues(text, cues.get("concept:competitor_mention", []))):
+    others = mentioned_others(text)
+    if "flag:competitor_mention" not in cues and (
+            rivals := rival_cues(text, cues.get("concept:competitor_mention", []), others)):
         cues["flag:competitor_mention"] = rivals
     named_rival = "flag:competitor_mention" in cues
     _learned_flags(cues, probs, analysis.explanation, config)
-    if not named_rival and "flag:competitor_mention" in cues and not mentioned_others(text):
+    if not named_rival and "flag:competitor_mention" in cues and not others:
         del cues["flag:competitor_mention"]  # the head alone, and the post names no other company
     brand = brand_finder(config).find(text, mention.get("brand"))
     if "flag:competitor_mention" in cues:

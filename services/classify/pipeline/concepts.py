@@ -137,7 +137,7 @@ def mentioned_others(text: str) -> list[str]:
     return [f"@{h}" for h in handles if h.lower() not in addressed and not h[0].isdigit()]
 
 
-def rival_cues(text: str, concept_words: list[str]) -> list[str]:
+def rival_cues(text: str, concept_words: list[str], mentioned: list[str]) -> list[str]:
     """Words that name another company in a switching or comparison frame, with no list of names.
 
     Why: the competitor head, trained on rows that named the configured competitors, missed
@@ -145,8 +145,8 @@ def rival_cues(text: str, concept_words: list[str]) -> list[str]:
     "#flysouthwest"), and raised the flag on rows that name no company at all. A company the
     post does not address, named next to comparison or switching words, is the concept: the
     concept pattern's words when they name such a handle, a #fly<airline> tag, or the handle
-    itself when the post's words compare or move."""
-    others = {h.lower() for h in mentioned_others(text)}
+    itself when the post's words compare or move. `mentioned`: `mentioned_others(text)`."""
+    others = {h.lower() for h in mentioned}
     found = [w for w in concept_words if any(f"@{h}".lower() in others for h in _HANDLE.findall(w))]
     found += [t.lower() for t in _FLY_TAG.findall(text)]
     if others and not found and _RIVAL_FRAME.search(text):

@@ -118,12 +118,16 @@ def test_the_companies_a_post_addresses_are_not_others_it_names():
     assert mentioned_others("@115913 @115911 moved house, @117241 says hi") == []  # anonymised customers
 
 
+def rivals(text: str) -> list[str]:
+    return rival_cues(text, [], mentioned_others(text))
+
+
 def test_another_company_in_a_comparison_or_switch_frame_is_a_rival_without_any_list():
-    assert rival_cues("@united you suck. @SouthwestAir you're the best.", []) == ["@southwestair"]
-    assert rival_cues("@JetBlue loves cancelling tickets and not telling anyone #flyunited", []) == ["#flyunited"]
-    assert rival_cues("@united boarding is slow #flying #travel", []) == []
-    assert rival_cues("@USAirways @AmericanAir delayed twice, both my flights", []) == []  # both addressed
-    assert rival_cues("@acme thanks @jane for the tip about the invoice", []) == []  # no rival frame
+    assert rivals("@united you suck. @SouthwestAir you're the best.") == ["@southwestair"]
+    assert rivals("@JetBlue loves cancelling tickets and not telling anyone #flyunited") == ["#flyunited"]
+    assert rivals("@united boarding is slow #flying #travel") == []
+    assert rivals("@USAirways @AmericanAir delayed twice, both my flights") == []  # both addressed
+    assert rivals("@acme thanks @jane for the tip about the invoice") == []  # no rival frame
 
 
 def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(config):
