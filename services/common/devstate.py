@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -76,16 +75,13 @@ def _embedded_postgres(directory: Path) -> dict[str, Any] | None:
     pgdata = directory / "pgdata"
     if not (pgdata / "postmaster.pid").is_file():
         return None
+    from services.common.embedded import EmbeddedPostgres
+
     try:
-        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless
-            warnings.simplefilter("ignore")
-            from pgserver.utils import PostmasterInfo
-        info = PostmasterInfo.read_from_pgdata(pgdata)
-    except (ImportError, AssertionError, ValueError, OSError):
+        port = EmbeddedPostgres(pgdata).running_port()
+    except (ImportError, OSError):  # no pgserver installed, or an unreadable folder
         return None
-    if info is None or not info.is_running() or info.port is None:
-        return None
-    return {"database_url": f"postgresql://postgres@127.0.0.1:{info.port}/heatdesk"}
+    return {"database_url": f"postgresql://postgres@127.0.0.1:{port}/heatdesk"} if port is not None else None
 
 
 def cli_environ(environ: Mapping[str, str] | None = None, announce: bool = True) -> dict[str, str]:

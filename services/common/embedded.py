@@ -144,7 +144,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             commands.initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"],
                             pgdata=self.data_dir, user=self._system_user)
-        self._port = self._running_port()
+        self._port = self.running_port()
         if self._port is None:
             self._port = free_port()
             options = f"-h 127.0.0.1 -p {self._port} -k ''"
@@ -197,9 +197,11 @@ class EmbeddedPostgres:
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         return user
 
-    def _running_port(self) -> int | None:
+    def running_port(self) -> int | None:
         """The TCP port of a server already running on this data folder (an earlier `make run`)."""
-        from pgserver.utils import PostmasterInfo
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset: harmless
+            warnings.simplefilter("ignore")
+            from pgserver.utils import PostmasterInfo
 
         try:
             info = PostmasterInfo.read_from_pgdata(self.data_dir)
