@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import statistics
 import sys
@@ -38,13 +39,13 @@ from services.common.db import split_database
 from services.common.embedded import free_port
 from services.common.kafka import ensure_topics
 from services.common.timeutil import format_rfc3339, utcnow
-from services.common.topics import MENTIONS_CLASSIFIED, TopicSpec
+from services.common.topics import MENTIONS_CLASSIFIED, MENTIONS_RAW, TopicSpec
 from tests.bench.common import analyze, cpu_seconds, figure, percentile, postgres_cpu_seconds, process, rss_mb, wait_http
 from tests.bench.common import create_database as _create
 from tests.bench.common import drop_database as _drop
 from tests.bench.load import post_all
 from tests.bench.texts import texts
-from tests.brokers import create_lane_topics, lane_client_env, make_broker
+from tests.brokers import create_lane_topics, lane_client_env, make_broker, strimzi_topics
 
 BURST = 4000
 #: Bursts of each, interleaved. Five, not three: the relay chain moved 4,670-6,502 mentions/s
@@ -203,10 +204,11 @@ async def relay_chain(bootstrap: str, logs: Path, corpus: list[str], tag: str, b
 
     topics = [f"bench.chain.{tag}.{i}" for i in range(hops + 1)]
     env = lane_client_env(broker_kind)
-    partitions = "12" if broker_kind == "kafka" else "4"  # the Strimzi topics' / `heatdesk topics`' default
-    await ensure_topics(loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                                                      "HEATDESK_TOPIC_PARTITIONS": partitions}),
-                        [TopicSpec(t, {}, "benchmark relay chain") for t in topics])
+    settings = loader.load(ServiceSettings, {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+    if broker_kind == "kafka":  # as many partitions as the pipeline's input topic has on this broker
+        (raw,) = [t for t in strimzi_topics() if t["topicName"] == MENTIONS_RAW]
+        settings = dataclasses.replace(settings, topic_partitions=int(raw["partitions"]))
+    await ensure_topics(settings, [TopicSpec(t, {}, "benchmark relay chain") for t in topics])
     port = free_port()
     with contextlib.ExitStack() as stack:
         http = stack.enter_context(process([sys.executable, "-m", "tests.bench.relay_http", str(port), bootstrap,
