@@ -45,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="word vectors from `python -m services.classify.distill` (default: the package's "
                         "models/embeddings.npz)")
     t.add_argument("--no-embeddings", action="store_true", help="train without the word-vector block")
-    t.add_argument("--cfpb-extra", type=Path, default=None,
-                   help="JSONL of CFPB narratives collected from public extracts (see services/classify/models/README.md)")
+    t.add_argument("--cfpb-extra", type=Path, nargs="+", default=[], metavar="CSV",
+                   help="copies of the public CFPB complaint database (its complaints.csv export columns), read "
+                        "in order, up to 12,000 narratives (see services/classify/models/README.md)")
     t.set_defaults(handler=cmd_train)
 
     e = subparsers.add_parser("evaluate", help="precision/recall/F1 and confusion matrices of the classifier")
@@ -175,11 +176,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"heatdesk train: {embeddings} not found (build it with services/classify/distill.py, "
               "see services/classify/models/README.md, or pass --no-embeddings)", file=sys.stderr)
         return 2
-    if args.cfpb_extra is not None and not args.cfpb_extra.exists():
-        print(f"heatdesk train: {args.cfpb_extra} not found", file=sys.stderr)
+    missing = [str(p) for p in args.cfpb_extra if not p.exists()]
+    if missing:
+        print(f"heatdesk train: {', '.join(missing)} not found", file=sys.stderr)
         return 2
-    report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings,
-                   cfpb_extra_path=args.cfpb_extra)
+    try:
+        report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings,
+                       cfpb_extra_paths=args.cfpb_extra)
+    except ValueError as exc:  # a --cfpb-extra file that is not a CFPB export
+        print(f"heatdesk train: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report, indent=2))
     return 0
 

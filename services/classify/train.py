@@ -172,23 +172,27 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
     return LinearModel(vocab, W, b - mu @ folded, dict(head_set), dense=folded)
 
 
+def _evaluation_rows(source: str) -> list[dict[str, Any]]:
+    if not evalset.LABELS_PATH.exists():
+        return []
+    rows = (json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip())
+    return [r for r in rows if r["source"] == source]
+
+
 def evaluation_ids(source: str) -> frozenset[str]:
     """Source ids of the real-customer evaluation set: excluded from every training source."""
-    if not evalset.LABELS_PATH.exists():
-        return frozenset()
-    rows = (json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip())
-    return frozenset(r["source_id"] for r in rows if r["source"] == source)
+    return frozenset(r["source_id"] for r in _evaluation_rows(source))
 
 
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
-            threats: int = 8000, cfpb_extra_path: Path | None = None) -> list[dict[str, Any]]:
+            threats: int = 8000, cfpb_extra_paths: Sequence[Path] = ()) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
     examples += generate(synthetic) + generate_social(social) + generate_threats(threats)
     held_out = evaluation_ids("cfpb")
     if data_dir is not None:
         examples += banking77(data_dir) + cfpb(data_dir, exclude=held_out)
-    if cfpb_extra_path is not None:
-        examples += cfpb_extra(cfpb_extra_path, set(held_out))
+    if cfpb_extra_paths:  # the evaluation set's CFPB rows keep their text: near-copies are dropped too
+        examples += cfpb_extra(cfpb_extra_paths, set(held_out), [r["text"] for r in _evaluation_rows("cfpb") if r.get("text")])
     for ex in examples:  # complete flag lists become yes/no labels of the flag heads
         if "flags" in ex:
             for head in FLAG_HEADS:
@@ -197,7 +201,7 @@ def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int =
 
 
 def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, synthetic: int = 6000,
-          refresh_lexicon: bool = True, embeddings: Path | None = None, cfpb_extra_path: Path | None = None,
+          refresh_lexicon: bool = True, embeddings: Path | None = None, cfpb_extra_paths: Sequence[Path] = (),
           **fit_options: Any) -> dict[str, Any]:
     """Train and write the artefacts; returns the training report (also stored in meta.json).
     With `embeddings` (an `.npz` from `services.classify.distill`), the file is copied to
@@ -211,7 +215,7 @@ def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, syn
         except ImportError:  # vaderSentiment is a bench extra: reuse the shipped lexicon
             pass
     lexicon = load_lexicon(lexicon_path)
-    examples = collect(labelled, data_dir, synthetic, cfpb_extra_path=cfpb_extra_path)
+    examples = collect(labelled, data_dir, synthetic, cfpb_extra_paths=cfpb_extra_paths)
     vectors = None
     if embeddings is not None:
         target = out_dir / EMBEDDINGS_FILE

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,22 +72,50 @@ def cfpb_department(product: str, issue: str) -> str | None:
     return None
 
 
-def cfpb_extra(path: Path, exclude: set[str], limit: int = 12000, words: int = 150) -> list[dict[str, Any]]:
-    """CFPB narratives collected from public extracts (US-government public data, see the
-    models README for the sources), minus every complaint of the evaluation set: negative
-    complaints, department weakly labelled from Product/Issue, flags not labelled."""
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if str(row.get("complaint_id")) in exclude:
-            continue
-        text = " ".join(row["text"].split()[:words])
-        out.append({"text": text, "sentiment": "negative", "intent": "complaint",
-                    "department": cfpb_department(row.get("product", ""), row.get("issue", "")), "source": "cfpb_extra"})
-        if len(out) >= limit:
-            break
+#: Columns of the public CFPB complaint database export (consumerfinance.gov/data-research/
+#: consumer-complaints, "complaints.csv"), which copies of it on GitHub keep.
+CFPB_EXPORT_COLUMNS = ("Consumer complaint narrative", "Product", "Issue", "Complaint ID")
+
+
+def _prefix(text: str, words: int = 12) -> str:
+    """A narrative's first words, lower-cased and without punctuation: twelve words opening two
+    narratives alike are the same complaint filed, copied or cut twice."""
+    return " ".join(re.findall(r"\w+", text.lower())[:words])
+
+
+def cfpb_extra(paths: Sequence[Path], exclude: set[str], exclude_texts: Sequence[str] = (), limit: int = 12000,
+               words: int = 150) -> list[dict[str, Any]]:
+    """CFPB narratives from copies of the public complaint database (US-government public data):
+    the official `complaints.csv` export or any CSV with its columns (`CFPB_EXPORT_COLUMNS`;
+    the narrative and Product are required, some copies drop Issue and Complaint ID), read in
+    the order given. Complaints whose id is in `exclude` or whose opening words are those of a
+    text in `exclude_texts` (the evaluation set) are dropped, and so is a second copy of a
+    complaint. All negative complaints; department weakly labelled from
+    Product/Issue (`cfpb_department`); flags not labelled.
+
+    Why CSV and not a prepared file: the training data must be rebuildable by anyone from the
+    public source, not from a file only one machine had."""
+    narrative, product, issue, cid = CFPB_EXPORT_COLUMNS
+    banned = {_prefix(t) for t in exclude_texts}
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in (narrative, product) if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ValueError(f"{path}: not a CFPB complaint export (missing columns {missing})")
+            for row in reader:
+                text = " ".join((row.get(narrative) or "").split())
+                key, complaint = _prefix(text), row.get(cid) or ""
+                if not text or complaint in exclude or key in banned or key in seen or (complaint and complaint in seen):
+                    continue
+                seen.update((key, complaint))
+                out.append({"text": " ".join(text.split()[:words]), "sentiment": "negative", "intent": "complaint",
+                            "department": cfpb_department(row.get(product, ""), row.get(issue, "")),
+                            "source": "cfpb_extra"})
+                if len(out) >= limit:
+                    return out
     return out
 
 

@@ -28,6 +28,7 @@ from services.classify.pipeline import rules, textcat  # noqa: F401  (registers 
 from services.classify.pipeline.concepts import (
     BrandFinder,
     MultilingualCues,
+    choosing_rival_cues,
     competitor_words,
     mentioned_others,
     rival_cues,
@@ -108,19 +109,21 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
             continue
         cues[key] = cues[key] + words if key in cues else words
     text = mention.get("text") or ""
-    others = mentioned_others(text)
+    mentioned = mentioned_others(text)
     if "flag:competitor_mention" not in cues and (
-            rivals := rival_cues(text, cues.get("concept:competitor_mention", []), others)):
+            rivals := rival_cues(text, cues.get("concept:competitor_mention", []), mentioned)):
         cues["flag:competitor_mention"] = rivals
     named_rival = "flag:competitor_mention" in cues
     _learned_flags(cues, probs, analysis.explanation, config)
-    if not named_rival and "flag:competitor_mention" in cues and not others:
+    if not named_rival and "flag:competitor_mention" in cues and not mentioned:
         del cues["flag:competitor_mention"]  # the head alone, and the post names no other company
     brand = brand_finder(config).find(text, mention.get("brand"))
     if "flag:competitor_mention" in cues:
         others = competitor_words(cues, brand)
         if others:
             cues["flag:competitor_mention"] = others
+            if "flag:churn_threat" not in cues and (chosen := choosing_rival_cues(text, mentioned)):
+                cues["flag:churn_threat"] = chosen
         else:
             del cues["flag:competitor_mention"]
 

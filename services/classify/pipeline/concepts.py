@@ -152,3 +152,26 @@ def rival_cues(text: str, concept_words: list[str], mentioned: list[str]) -> lis
     if others and not found and _RIVAL_FRAME.search(text):
         found = sorted(others)
     return found
+
+
+#: Choosing another company: a verb of flying with, moving to or staying with, then its handle
+#: ("this is why I fly @SouthwestAir", "I'm flying @JetBlue instead", "switching back to @Delta").
+#: "had to fly @Delta" is a rebooking the author did not choose, so it is left out.
+_CHOOSING_RIVAL = re.compile(
+    r"(?<!had to )(?<!had 2 )\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|go(?:ing)?\s+with|"
+    r"stick\w*\s+with|book\w*\s+with|back\s+to)\s+@(\w+)", re.IGNORECASE)
+
+
+def choosing_rival_cues(text: str, mentioned: list[str]) -> list[str]:
+    """Words of a post that prefers or picks another company: a churn cue with no churn phrase.
+
+    Why: on the real-customer dev half, 16 of the 38 posts that name a competitor were
+    labelled churn (the guide: "switch, move to another company … with or without the other
+    company's name"), and the churn head raised 3 of them: "Flying @AmericanAir", "#flyunited"
+    state the move without a word of leaving. A handle the post addresses is the brand itself,
+    not a choice, so only `mentioned` handles (`mentioned_others(text)`) count, plus the
+    #fly<airline> tags of `rival_cues`."""
+    others = {h.lower() for h in mentioned}
+    found = [m.group(0).lower() for m in _CHOOSING_RIVAL.finditer(text) if f"@{m.group(1).lower()}" in others]
+    return found + [t.lower() for t in _FLY_TAG.findall(text)]
+

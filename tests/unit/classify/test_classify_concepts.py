@@ -11,6 +11,7 @@ from services.classify.pipeline.concepts import (
     BrandFinder,
     ConceptCues,
     MultilingualCues,
+    choosing_rival_cues,
     competitor_words,
     mentioned_others,
     rival_cues,
@@ -128,6 +129,32 @@ def test_another_company_in_a_comparison_or_switch_frame_is_a_rival_without_any_
     assert rivals("@united boarding is slow #flying #travel") == []
     assert rivals("@USAirways @AmericanAir delayed twice, both my flights") == []  # both addressed
     assert rivals("@acme thanks @jane for the tip about the invoice") == []  # no rival frame
+
+
+def chosen(text: str) -> list[str]:
+    return choosing_rival_cues(text, mentioned_others(text))
+
+
+def test_picking_another_company_is_a_churn_cue_without_a_word_of_leaving():
+    assert chosen("@united this is why I fly @SouthwestAir ... Never have any issues") == ["fly @southwestair"]
+    assert chosen("@AmericanAir well I'm flying @JetBlue instead - for free!") == ["flying @jetblue"]
+    assert chosen("@united I'm switching back to @Delta") == ["switching back to @delta"]
+    assert chosen("@JetBlue loves cancelling tickets #flyunited") == ["#flyunited"]
+    # a rebooking the author did not choose, the brand itself, and a comparison without a move
+    assert chosen("@SouthwestAir had to fly @Delta MCO-CMH because we couldn't reach you") == []
+    assert chosen("@Delta I love to fly @Delta") == []
+    assert chosen("@united you suck. @SouthwestAir you're the best.") == []
+
+
+def test_the_classifier_raises_churn_where_the_post_picks_the_rival_it_names():
+    from services.classify.pipeline.classifier import Classifier
+
+    picked, compared = Classifier().classify([
+        {"text": "@united fyi the app still shows the sold out flights. Flying @AmericanAir", "author": {}},
+        {"text": "@united the proper response: sorry for the wait. That's how @Delta would handle it", "author": {}}])
+    assert {"churn_threat", "competitor_mention"} <= set(picked["flags"])
+    assert picked["cues"]["flag:churn_threat"] == ["flying @americanair"]
+    assert "churn_threat" not in compared["flags"] and "competitor_mention" in compared["flags"]
 
 
 def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(config):

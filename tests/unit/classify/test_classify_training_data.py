@@ -1,0 +1,56 @@
+"""Reading copies of the public CFPB complaint database for `heatdesk train --cfpb-extra` (pure logic)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from services.classify.training_data import CFPB_EXPORT_COLUMNS, cfpb_extra
+
+
+def write_export(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = CFPB_EXPORT_COLUMNS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def complaint(cid: str, text: str, product: str = "Debt collection", issue: str = "Attempts to collect debt not owed"):
+    return {"Complaint ID": cid, "Consumer complaint narrative": text, "Product": product, "Issue": issue}
+
+
+def test_narratives_become_weakly_labelled_complaints_without_evaluation_rows_or_copies(tmp_path):
+    held_out = "The bureau keeps reporting a late payment I never made on my card ending XXXX"
+    export = write_export(tmp_path / "complaints.csv", [
+        complaint("1", "They call me every day about a debt that is not mine."),
+        complaint("2", "no narrative shared", issue="Incorrect information on your report"),
+        complaint("3", ""),  # consumers who did not consent to publish: no narrative
+        complaint("4", "An evaluation complaint, by id."),
+        complaint("5", held_out + " and refuse to fix it."),  # the evaluation text under another id
+        complaint("6", "They call me every day about a debt that is not mine."),  # a second copy
+    ])
+    rows = cfpb_extra([export], exclude={"4"}, exclude_texts=[held_out + "."])
+    assert [r["text"] for r in rows] == ["They call me every day about a debt that is not mine.", "no narrative shared"]
+    assert [r["department"] for r in rows] == ["billing", "product"]
+    assert {(r["sentiment"], r["intent"], r["source"]) for r in rows} == {("negative", "complaint", "cfpb_extra")}
+
+
+def test_copies_without_issue_or_id_are_read_and_the_limit_holds_across_files(tmp_path):
+    first = write_export(tmp_path / "a.csv", [complaint(str(i), f"complaint number {i} about my mortgage")
+                                             for i in range(3)])
+    bare = write_export(tmp_path / "b.csv", [{"Consumer complaint narrative": f"report {i} is wrong",
+                                              "Product": "Credit reporting"} for i in range(3)],
+                        columns=("Product", "Consumer complaint narrative"))
+    rows = cfpb_extra([first, bare], exclude=set(), limit=5)
+    assert len(rows) == 5
+    assert rows[-1] == {"text": "report 1 is wrong", "sentiment": "negative", "intent": "complaint",
+                        "department": "product", "source": "cfpb_extra"}
+
+
+def test_a_file_that_is_not_a_cfpb_export_is_refused_by_name(tmp_path):
+    other = write_export(tmp_path / "tweets.csv", [{"text": "hi"}], columns=("text",))
+    with pytest.raises(ValueError, match=r"tweets.csv: not a CFPB complaint export"):
+        cfpb_extra([other], exclude=set())
