@@ -32,6 +32,7 @@ from services.classify.pipeline.concepts import (
     competitor_words,
     mentioned_others,
     rival_cues,
+    shared_words,
 )
 from services.classify.pipeline.config import DEFAULT_FLAG_THRESHOLD, Brand, ClassifyConfig, config_path, load_config
 from services.classify.pipeline.priority import bucket, priority
@@ -149,6 +150,13 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
 
     scores = _department_scores(probs["department"], rule_cues, departments)
     department = max(departments, key=scores.__getitem__)  # ties: configuration order
+    if not flags and (shared := shared_words(text)):
+        # passed-on news or posts: no problem of the author's, the company's public story
+        sentiment = {"label": "neutral", "score": round(sent["neutral"], 3)}
+        intent = "other"
+        for key in ("sentiment:neutral", "intent:other", *(("department:pr",) if "pr" in departments else ())):
+            cues[key] = [*cues.get(key, ()), *shared]
+        department = "pr" if "pr" in departments else department
     routed = _routed_department(flags, config)
     if routed is not None:
         department, reason = routed

@@ -175,3 +175,25 @@ def choosing_rival_cues(text: str, mentioned: list[str]) -> list[str]:
     found = [m.group(0).lower() for m in _CHOOSING_RIVAL.finditer(text) if f"@{m.group(1).lower()}" in others]
     return found + [t.lower() for t in _FLY_TAG.findall(text)]
 
+
+#: A post that passes on someone else's words: a headline with its publisher and link
+#: ("JetBlue's CEO battles to appease passengers - Weyburn Review http://t.co/…"), a plain
+#: retweet ("RT @acme: …"), or a quote with nothing added ("“@united: … ”").
+_SHARED = re.compile(
+    r"(?P<source>\s[-–|]\s+(?-i:[A-Z])[\w.&'’]*(?:\s+(?-i:[A-Z0-9])[\w.&'’]*){0,5}\s*(?:\([^)]*\)\s*)?)https?://\S+\s*$"
+    r"|^\s*(?P<retweet>RT\s+@\w+):"
+    r"|^\s*(?P<quote>[“\"]@\w+):[^”\"]*[”\"]\s*(?:https?://\S+\s*)*$", re.IGNORECASE)
+
+
+def shared_words(text: str) -> list[str]:
+    """The words that show a post shares news or another account's post rather than saying
+    something of its own (the labelling guide's `other`: "news-sharing"), else [].
+
+    Why: the heads read a shared headline's words as the author's ("battles", "loses -0.06%"),
+    and made 9 of the 12 such posts on the real-customer dev half complaints, 11 of them
+    labelled neutral, 9 of them about the company's public story (pr)."""
+    m = _SHARED.search(text)
+    if m is None:
+        return []
+    return [" ".join(next(g for g in m.groups() if g).split()).strip("-–| ").lower()]
+

@@ -15,6 +15,7 @@ from services.classify.pipeline.concepts import (
     competitor_words,
     mentioned_others,
     rival_cues,
+    shared_words,
 )
 from services.classify.pipeline.config import Brand, load_config
 
@@ -155,6 +156,33 @@ def test_the_classifier_raises_churn_where_the_post_picks_the_rival_it_names():
     assert {"churn_threat", "competitor_mention"} <= set(picked["flags"])
     assert picked["cues"]["flag:churn_threat"] == ["flying @americanair"]
     assert "churn_threat" not in compared["flags"] and "competitor_mention" in compared["flags"]
+
+
+@pytest.mark.parametrize("text,words", [
+    ("@JetBlue's CEO battles to appease passengers and Wall Street - Waterbury Republican American http://t.co/Xf9M",
+     ["waterbury republican american"]),
+    ("@JetBlue Airways Corporation (JBLU) loses -0.06% on news - WallStreet Scope http://t.co/oFW4", ["wallstreet scope"]),
+    ("RT @acme: Our stores will close early on 24 December.", ["rt @acme"]),
+    ("\u201c@USAirways: Reminder: From 2/28, we\u2019ll be tweeting from @AmericanAir.\u201d http://t.co/WBMH", ["\u201c@usairways"]),
+    # the author's own words: a dash before a link, a quote with a reply added
+    ("@united my flight was cancelled - thanks a lot https://t.co/x1", []),
+    ("\u201c@united: We will follow up with our Maintenance team.\u201d THANK YOU! You rock", []),
+    ("@SouthwestAir flight 52 cancelled, no customer service", []),
+])
+def test_passed_on_news_and_posts_are_told_from_the_authors_words(text, words):
+    assert shared_words(text) == words
+
+
+def test_a_shared_headline_is_neutral_other_and_pr_and_a_flag_still_wins():
+    from services.classify.pipeline.classifier import Classifier
+
+    headline, threat = Classifier().classify([
+        {"text": "@JetBlue's new CEO seeks the right balance to please passengers - Weyburn Review http://t.co/rtQ",
+         "author": {}},
+        {"text": "@acme never flying you again, this is going to the press - Daily Echo http://t.co/abc", "author": {}}])
+    assert (headline["sentiment"]["label"], headline["intent"], headline["department"]) == ("neutral", "other", "pr")
+    assert headline["cues"]["intent:other"] == ["weyburn review"]
+    assert "churn_threat" in threat["flags"] and threat["intent"] == "complaint"
 
 
 def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(config):
