@@ -35,15 +35,15 @@ _D: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("product", "{h} my stroller was damaged and nobody cares"),
         ],
         "question": [
-            ("support", "{h} can I change my {p} online?"), ("support", "{h} what's the baggage allowance on flights to {c}?"),
-            ("support", "{h} is there a way to add my frequent flyer number to booking {o}?"),
+            ("billing", "{h} can I change my {p} online?"), ("support", "{h} what's the baggage allowance on flights to {c}?"),
+            ("billing", "{h} is there a way to add my frequent flyer number to booking {o}?"),
             ("product", "{h} do you have wifi on flights to {c}?"),
             ("billing", "{h} how much does it cost to add a bag?"), ("support", "{h} when does check in open for {p}?"),
             ("product", "{h} is flight AC{n} on time today?"), ("billing", "{h} can I get a receipt for booking {o}?"),
             ("support", "{h} can I bring my dog in the cabin?"), ("support", "{h} do I need to print my boarding pass?"),
         ],
         "praise": [
-            ("support", "{h} the crew on {p} were amazing, thank you"), ("product", "{h} smooth flight and early arrival, great job"),
+            ("product", "{h} the crew on {p} were amazing, thank you"), ("product", "{h} smooth flight and early arrival, great job"),
             ("support", "{h} thanks for the quick rebooking in {c}"), ("product", "{h} love the new seats, so comfy"),
             ("billing", "{h} refund arrived fast, thanks"), ("support", "{h} your agent {name} was so helpful today"),
         ],

@@ -93,14 +93,14 @@ _COMPARISON = [
 _NEAR_MISSES = [
     ("product", "my flight was cancelled and I need to rebook"), ("billing", "how do I cancel my order from yesterday?"),
     ("billing", "can I switch to the cheaper plan?"), ("support", "my power of attorney needs access to the account"),
-    ("billing", "I reviewed my bill and it looks right now, thanks"), ("support", "saw the news about the new store, nice"),
+    ("billing", "I reviewed my bill and it looks right now, thanks"), ("pr", "saw the news about the new store, nice"),
     ("product", "the fire stick app keeps buffering"), ("support", "I'm moving to a new house, how do I transfer service?"),
     ("product", "this new flavour is sick, love it"), ("support", "my lawyer friend says hi, anyway how do I reset my pin"),
     ("billing", "the attorney-in-fact form is attached"), ("product", "burned through my data in a week, is there a bigger plan?"),
     ("support", "I'll post the form back tomorrow"), ("support", "I'll tell my wife the parcel is on its way, thanks"),
     ("product", "is the safety demo on the app?"), ("billing", "cancelled the duplicate payment myself, all sorted"),
     ("support", "tweeting you because the phone line is busy"), ("product", "the new update is fire"),
-    ("support", "we are switching rooms at the hotel, can you update the booking"), ("billing", "do you price match Globex?"),
+    ("billing", "we are switching rooms at the hotel, can you update the booking"), ("billing", "do you price match Globex?"),
     ("support", "I will review the terms and get back to you"), ("product", "my kids love the new game, they are obsessed"),
     ("support", "reporting a bug: the login button does nothing"), ("billing", "the court fee on my statement, what is it?"),
     ("product", "the charger gets a bit warm, is that normal?"), ("support", "leaving for the airport now, is check in open?")]

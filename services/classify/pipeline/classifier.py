@@ -16,6 +16,7 @@ Pipeline: social-text tokenizer → `heatdesk_entities` → `heatdesk_cues` → 
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -147,6 +148,8 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         intent = "complaint"
     if SERIOUS.intersection(flags) and intent in ("praise", "feedback", "other", "spam"):
         intent = "complaint"
+    elif not SERIOUS.intersection(flags):
+        intent = _stated_intent(intent, rule_cues, text)
 
     scores = _department_scores(probs["department"], rule_cues, departments)
     department = max(departments, key=scores.__getitem__)  # ties: configuration order
@@ -178,6 +181,20 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         "language": language or "en",
         "brand": brand.name if brand is not None else None,
     }
+
+
+_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
+def _stated_intent(intent: str, cues: dict[str, list[str]], text: str) -> str:
+    """The intent a configured wording states (`intent_cues`) where the head missed it: a
+    promotion is spam when it links out (promotions do; "check it out, my bill doubled" does
+    not), and a suggestion is feedback unless the head read praise or spam."""
+    if cues.get("intent:spam") and _LINK.search(text):
+        return "spam"
+    if cues.get("intent:feedback") and intent in ("complaint", "question", "other"):
+        return "feedback"
+    return intent
 
 
 def _learned_flags(cues: dict[str, list[str]], probs: dict[str, dict[str, float]],

@@ -41,6 +41,11 @@ class Brand:
     competitors: tuple[str, ...] = ()
 
 
+#: The intents a configured wording can decide: the two the trained head almost never picks
+#: (both are rare in its training text), each with its own condition in `decide`.
+INTENT_CUE_KINDS = frozenset({"spam", "feedback"})
+
+
 @dataclasses.dataclass(frozen=True)
 class ClassifyConfig:
     departments: dict[str, tuple[str, ...]]
@@ -64,6 +69,8 @@ class ClassifyConfig:
     brands: tuple[Brand, ...] = ()
     #: {flag: P(yes) threshold of its trained head}: the precision/recall trade-off per flag
     flag_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: {"spam" or "feedback": regexes}: wordings that state the intent outright (see `IntentCues`)
+    intent_cues: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -104,7 +111,16 @@ def _load(path: str) -> ClassifyConfig:
                           concept_gates={str(f): tuple(v) for f, v in raw.get("concept_gates", {}).items()
                                          if not f.startswith("_")},
                           flag_thresholds={str(f): float(t) for f, t in raw.get("flag_thresholds", {}).items()
-                                           if not f.startswith("_")})
+                                           if not f.startswith("_")},
+                          intent_cues=_intent_cues(raw.get("intent_cues", {}), path))
+
+
+def _intent_cues(raw: dict[str, Any], path: str) -> dict[str, tuple[str, ...]]:
+    cues = {str(k): tuple(v) for k, v in raw.items() if not k.startswith("_")}
+    unknown = sorted(set(cues) - INTENT_CUE_KINDS)
+    if unknown:
+        raise ValueError(f"{path}: intent_cues knows {sorted(INTENT_CUE_KINDS)}, not {unknown}")
+    return cues
 
 
 def _brand(raw: Any, path: str) -> Brand:

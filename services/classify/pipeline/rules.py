@@ -27,7 +27,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from services.classify.pipeline.concepts import ConceptCues
+from services.classify.pipeline.concepts import ConceptCues, IntentCues
 from services.classify.pipeline.config import ClassifyConfig, load_config
 
 if not Doc.has_extension("cues"):
@@ -150,6 +150,7 @@ class CueMatcher:
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.patterns = Matcher(nlp.vocab)
         self.concepts = ConceptCues(config)
+        self.intents = IntentCues(config)
         groups: dict[str, tuple[str, ...]] = {"spam": config.spam}
         groups.update({f"department:{d}": cues for d, cues in config.departments.items()})
         groups["sarcasm"] = config.sarcasm + config.sarcasm_emoji
@@ -231,13 +232,15 @@ class CueMatcher:
             if label.startswith("flag:") and (negated(doc, start) or any(
                     f == label[5:] and s < end and start < e for f, s, e in vetoes)):
                 continue
-            text = strings[orths[start]] if orths is not None and end == start + 1 else doc[start:end].text
-            cues[label].append(text.lower())
+            words = strings[orths[start]] if orths is not None and end == start + 1 else doc[start:end].text
+            cues[label].append(words.lower())
         if "COMPETITOR" in labels:
             cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
         out = {k: _unique(v) for k, v in cues.items()}
-        for key, words in self.concepts.find(doc.text if text is None else text).items():
+        text = doc.text if text is None else text
+        for key, words in self.concepts.find(text).items():
             out[key] = _unique(out[key] + words) if key in out else words  # a rule's flag words and a concept cue's
+        out.update(self.intents.find(text))
         return out
 
 

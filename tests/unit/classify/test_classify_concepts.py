@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from services.classify.pipeline.classifier import Analysis, decide, fallback
+from services.classify.pipeline.classifier import Analysis, _stated_intent, decide, fallback
 from services.classify.pipeline.concepts import (
     BrandFinder,
     ConceptCues,
@@ -183,6 +183,22 @@ def test_a_shared_headline_is_neutral_other_and_pr_and_a_flag_still_wins():
     assert (headline["sentiment"]["label"], headline["intent"], headline["department"]) == ("neutral", "other", "pr")
     assert headline["cues"]["intent:other"] == ["weyburn review"]
     assert "churn_threat" in threat["flags"] and threat["intent"] == "complaint"
+
+
+def test_a_stated_promotion_or_suggestion_decides_the_intent_unless_a_threat_is_raised():
+    from services.classify.pipeline.classifier import Classifier
+
+    promo, bare_promo, suggestion, threat = Classifier().classify([
+        {"text": "@116948 We have coverage everywhere, Lisa! Check it out: https://t.co/Zq0j3hQlDD", "author": {}},
+        {"text": "@acme check it out, my bill doubled again", "author": {}},
+        {"text": "@united boarding would be much faster if you boarded back to front", "author": {}},
+        {"text": "@acme you should add a refund button or I'm reporting you to the FCC", "author": {}}])
+    assert promo["intent"] == "spam" and promo["cues"]["intent:spam"] == ["check it out"]
+    assert bare_promo["intent"] != "spam"  # no link: the author's own words
+    assert suggestion["intent"] == "feedback"
+    assert "legal_threat" in threat["flags"] and threat["intent"] == "complaint"
+    # a suggestion inside praise stays praise where the head read praise
+    assert _stated_intent("praise", {"intent:feedback": ["would be great if"]}, "love it, would be great if") == "praise"
 
 
 def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(config):

@@ -111,6 +111,32 @@ def test_spam_and_department_cues(nlp):
     assert "app" in found["department:product"]
 
 
+def test_concept_and_intent_cues_read_the_whole_post_when_a_phrase_cue_matched(nlp):
+    # A phrase cue ("customer service", a department word) used to replace the post the concept
+    # patterns read with its own words, so every concept behind it went unseen.
+    found = cues(nlp, "@acme customer service was useless, 1 star review going up tonight")
+    assert "customer service" in found["department:support"]
+    assert found["concept:escalation_threat"] == ["1 star"]
+    suggestion = cues(nlp, "@SouthwestAir Suggestions: tell customers the wait times when they are on hold")
+    assert suggestion["intent:feedback"] == ["suggestions"] and "on hold" in suggestion["department:support"]
+
+
+def test_intent_cues_state_spam_and_feedback(nlp):
+    assert cues(nlp, "Send your costume pics using #Contest to win https://t.co/x")["intent:spam"] == ["#contest"]
+    assert cues(nlp, "boarding would be much faster if you boarded back to front")["intent:feedback"] == [
+        "would be much faster if"]
+    assert "intent:feedback" not in cues(nlp, "I have no option to change my flight")
+
+
+def test_an_unknown_intent_cue_kind_is_refused_by_name(tmp_path):
+    raw = json.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["intent_cues"]["praise"] = ["love it"]
+    path = tmp_path / "praise.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"intent_cues knows \['feedback', 'spam'\], not \['praise'\]"):
+        load_config(path)
+
+
 def test_longer_cue_hides_the_shorter_one_it_contains(nlp):
     assert cues(nlp, "see you in court")["flag:legal_threat"] == ["see you in court"]
 
