@@ -218,4 +218,3 @@ def shared_words(text: str) -> list[str]:
     if m is None:
         return []
     return [" ".join(next(g for g in m.groups() if g).split()).strip("-–| ").lower()]
-
