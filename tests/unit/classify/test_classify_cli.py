@@ -123,3 +123,15 @@ def test_train_without_the_word_vectors_file_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "m").exists()  # nothing trained or written
     args = parser().parse_args(["train", "--no-embeddings"])
     assert args.no_embeddings and args.embeddings is None
+
+
+def test_train_refuses_cfpb_copies_that_are_missing_or_not_cfpb_exports(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out),
+                "--cfpb-extra", str(tmp_path / "complaints.csv")]) == 2
+    assert "complaints.csv not found" in capsys.readouterr().err
+    tweets = tmp_path / "tweets.csv"
+    tweets.write_text("text\nhello\n", encoding="utf-8")
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out), "--cfpb-extra", str(tweets)]) == 2
+    assert "tweets.csv: not a CFPB complaint export" in capsys.readouterr().err
+    assert not (out / "textcat").exists()  # nothing trained or written
