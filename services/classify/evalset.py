@@ -32,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 LABELS_PATH = Path(__file__).resolve().parents[2] / "tests" / "data" / "evaluation" / "labels.jsonl"
+#: The second draw: a fresh held-out half (`test2`) once the first test half had been scored
+#: the three times its protocol allows.
+ROUND2_PATH = LABELS_PATH.with_name("labels_round2.jsonl")
 SEED = 20261206
+ROUND2_SEED = 20261207
 STORED_TEXT_SOURCES = frozenset({"cfpb"})  # public-domain text may be committed with its labels
 MAX_NARRATIVE_CHARS = 3000
 
@@ -130,6 +134,33 @@ def candidates(root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str, Any]]:
+    """The second draw, all of it held out (`test2`): tweets no earlier row holds, by the same
+    strata. No CFPB narratives: the ones left in the samples are training text."""
+    from services.common.language import detect_language
+
+    have = {(r["source"], r["source_id"]) for r in
+            (json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip())}
+    pool = {k: v for k, v in source_texts(root).items() if k not in have and k[0] != "cfpb"}
+    rng = random.Random(ROUND2_SEED)
+    chosen: dict[tuple[str, str], str] = {}
+
+    def take(keys: list[tuple[str, str]], n: int, stratum: str) -> None:
+        keys = [k for k in keys if k not in chosen]
+        for k in rng.sample(keys, min(n, len(keys))):
+            chosen[k] = stratum
+
+    by_source = {source: sorted(k for k in pool if k[0] == source) for source in ("twcs", "airline")}
+    take(by_source["twcs"], 200, "random")
+    take(by_source["airline"], 150, "random")
+    take([k for k in by_source["twcs"] if (detect_language(pool[k]["text"]) or "en") != "en"], 20, "non_english")
+    for source, n in (("airline", 130), ("twcs", 100)):
+        take([k for k in by_source[source] if _NET.search(pool[k]["text"])], n, "enriched")
+    return [{"id": f"{source}-{sid}", "source": source, "source_id": sid, "stratum": stratum, "round": 2,
+             "channel": pool[(source, sid)]["channel"], "brand": pool[(source, sid)]["brand"],
+             "text": pool[(source, sid)]["text"]} for (source, sid), stratum in chosen.items()]
+
+
 def split_of(row_id: str) -> str:
     """dev or test, fixed by the id alone: a row never changes half."""
     return "dev" if int(hashlib.sha256(f"{SEED}:{row_id}".encode()).hexdigest(), 16) % 2 == 0 else "test"
@@ -141,7 +172,8 @@ def load(path: Path = LABELS_PATH, split: str | None = None, root: Path | None =
     Raises FileNotFoundError when a tweet's source file is missing, and ValueError when a
     source text no longer matches the labelled one (the hash): a changed file must not be
     scored against labels of other words."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    paths = [path, ROUND2_PATH] if path == LABELS_PATH and ROUND2_PATH.exists() else [path]
+    rows = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     if split not in (None, "all"):
         rows = [r for r in rows if r["split"] == split]
     if any("text" not in r for r in rows):
@@ -196,7 +228,7 @@ def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_
         lab = labels.get(c["id"])
         if lab is None:
             continue
-        row = {**c, **{k: lab[k] for k in LABEL_FIELDS}, "split": split_of(c["id"])}
+        row = {**c, **{k: lab[k] for k in LABEL_FIELDS}, "split": "test2" if c.get("round") == 2 else split_of(c["id"])}
         row["flags"] = sorted(set(row["flags"]))
         rows.append(to_committed(row))
     _write(rows, out)
@@ -208,11 +240,12 @@ def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_
 if __name__ == "__main__":
     import sys
 
-    usage = ("usage: python -m services.classify.evalset candidates OUT.jsonl\n"
-             "       python -m services.classify.evalset assemble CANDIDATES.jsonl LABELS.jsonl...")
-    if len(sys.argv) == 3 and sys.argv[1] == "candidates":
-        _write(candidates(data_dir()), Path(sys.argv[2]))
-    elif len(sys.argv) >= 4 and sys.argv[1] == "assemble":
-        print(json.dumps(assemble(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]])), "->", LABELS_PATH)
+    usage = ("usage: python -m services.classify.evalset candidates|candidates-round2 OUT.jsonl\n"
+             "       python -m services.classify.evalset assemble|assemble-round2 CANDIDATES.jsonl LABELS.jsonl...")
+    if len(sys.argv) == 3 and sys.argv[1] in ("candidates", "candidates-round2"):
+        _write((candidates if sys.argv[1] == "candidates" else candidates_round2)(data_dir()), Path(sys.argv[2]))
+    elif len(sys.argv) >= 4 and sys.argv[1] in ("assemble", "assemble-round2"):
+        target = LABELS_PATH if sys.argv[1] == "assemble" else ROUND2_PATH
+        print(json.dumps(assemble(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]], target)), "->", target)
     else:
         sys.exit(usage)
