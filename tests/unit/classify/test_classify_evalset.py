@@ -65,7 +65,7 @@ def test_every_committed_row_meets_its_source_text():
 
 @pytest.mark.skipif(not ROUND2, reason="the second draw is not labelled yet")
 def test_the_second_draw_is_held_out_new_labelled_and_stored_without_tweet_text():
-    assert len(ROUND2) >= 500
+    assert len(ROUND2) >= 300
     assert len({r["id"] for r in ROUND2}) == len(ROUND2)
     assert not {r["id"] for r in ROUND2} & {r["id"] for r in ROWS}
     for r in ROUND2:
