@@ -86,8 +86,14 @@ def kafka_version(libs: Path | None = None) -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (Kafka's Uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding (Kafka's Uuid).
+
+    Never one that starts with "-": `kafka-storage format -t -Abc…` reads it as an option and
+    fails (1 format in 64 did), which is why Kafka's own Uuid.randomUuid() redraws those too."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def api_versions_answered(host: str, port: int, timeout: float = 1.0) -> bool:
