@@ -98,18 +98,33 @@ def source_texts(root: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+class _Draw:
+    """A seeded draw without replacement across strata: what `candidates` and
+    `candidates_round2` share, so both draws follow the same rules."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.chosen: dict[tuple[str, str], str] = {}
+
+    def take(self, keys: list[tuple[str, str]], n: int, stratum: str) -> None:
+        keys = [k for k in keys if k not in self.chosen]
+        for k in self.rng.sample(keys, min(n, len(keys))):
+            self.chosen[k] = stratum
+
+    def rows(self, pool: dict[tuple[str, str], dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
+        """The chosen posts as candidate rows, in the order they were drawn."""
+        return [{"id": f"{source}-{sid}", "source": source, "source_id": sid, "stratum": stratum, **extra,
+                 "channel": pool[(source, sid)]["channel"], "brand": pool[(source, sid)]["brand"],
+                 "text": pool[(source, sid)]["text"]} for (source, sid), stratum in self.chosen.items()]
+
+
 def candidates(root: Path) -> list[dict[str, Any]]:
     """The rows to label, in a fixed order: random, non-English, enriched (see module docstring)."""
     from services.common.language import detect_language
 
     pool = source_texts(root)
-    rng = random.Random(SEED)
-    chosen: dict[tuple[str, str], str] = {}
-
-    def take(keys: list[tuple[str, str]], n: int, stratum: str) -> None:
-        keys = [k for k in keys if k not in chosen]
-        for k in rng.sample(keys, min(n, len(keys))):
-            chosen[k] = stratum
+    draw = _Draw(SEED)
+    take = draw.take
 
     by_source: dict[str, list[tuple[str, str]]] = {}
     for key in sorted(pool):
@@ -126,12 +141,7 @@ def candidates(root: Path) -> list[dict[str, Any]]:
     take([k for k in by_source["airline"] if len(_AIRLINE.findall(pool[k]["text"])) >= 2
           or len(_NET.findall(pool[k]["text"])) >= 2], 200, "enriched")
     take([k for k in by_source["twcs"] if len(_NET.findall(pool[k]["text"])) >= 2], 100, "enriched")
-    rows = []
-    for (source, sid), stratum in chosen.items():
-        item = pool[(source, sid)]
-        rows.append({"id": f"{source}-{sid}", "source": source, "source_id": sid, "stratum": stratum,
-                     "channel": item["channel"], "brand": item["brand"], "text": item["text"]})
-    return rows
+    return draw.rows(pool)
 
 
 def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str, Any]]:
@@ -142,13 +152,8 @@ def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str
     have = {(r["source"], r["source_id"]) for r in
             (json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip())}
     pool = {k: v for k, v in source_texts(root).items() if k not in have and k[0] != "cfpb"}
-    rng = random.Random(ROUND2_SEED)
-    chosen: dict[tuple[str, str], str] = {}
-
-    def take(keys: list[tuple[str, str]], n: int, stratum: str) -> None:
-        keys = [k for k in keys if k not in chosen]
-        for k in rng.sample(keys, min(n, len(keys))):
-            chosen[k] = stratum
+    draw = _Draw(ROUND2_SEED)
+    take = draw.take
 
     by_source = {source: sorted(k for k in pool if k[0] == source) for source in ("twcs", "airline")}
     take(by_source["twcs"], 200, "random")
@@ -156,9 +161,7 @@ def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str
     take([k for k in by_source["twcs"] if (detect_language(pool[k]["text"]) or "en") != "en"], 20, "non_english")
     for source, n in (("airline", 130), ("twcs", 100)):
         take([k for k in by_source[source] if _NET.search(pool[k]["text"])], n, "enriched")
-    return [{"id": f"{source}-{sid}", "source": source, "source_id": sid, "stratum": stratum, "round": 2,
-             "channel": pool[(source, sid)]["channel"], "brand": pool[(source, sid)]["brand"],
-             "text": pool[(source, sid)]["text"]} for (source, sid), stratum in chosen.items()]
+    return draw.rows(pool, round=2)
 
 
 def split_of(row_id: str) -> str:
