@@ -173,26 +173,23 @@ def fit(feats: list[dict[str, float]], examples: list[dict[str, Any]], *, l2: fl
 
 
 def _evaluation_rows(source: str) -> list[dict[str, Any]]:
+    """The real-customer evaluation set's rows of `source`: excluded from every training source."""
     if not evalset.LABELS_PATH.exists():
         return []
     rows = (json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip())
     return [r for r in rows if r["source"] == source]
 
 
-def evaluation_ids(source: str) -> frozenset[str]:
-    """Source ids of the real-customer evaluation set: excluded from every training source."""
-    return frozenset(r["source_id"] for r in _evaluation_rows(source))
-
-
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
             threats: int = 8000, cfpb_extra_paths: Sequence[Path] = ()) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
     examples += generate(synthetic) + generate_social(social) + generate_threats(threats)
-    held_out = evaluation_ids("cfpb")
+    evaluation_cfpb = _evaluation_rows("cfpb")
+    held_out = frozenset(r["source_id"] for r in evaluation_cfpb)
     if data_dir is not None:
         examples += banking77(data_dir) + cfpb(data_dir, exclude=held_out)
     if cfpb_extra_paths:  # the evaluation set's CFPB rows keep their text: near-copies are dropped too
-        examples += cfpb_extra(cfpb_extra_paths, set(held_out), [r["text"] for r in _evaluation_rows("cfpb") if r.get("text")])
+        examples += cfpb_extra(cfpb_extra_paths, set(held_out), [r["text"] for r in evaluation_cfpb if r.get("text")])
     for ex in examples:  # complete flag lists become yes/no labels of the flag heads
         if "flags" in ex:
             for head in FLAG_HEADS:
