@@ -21,6 +21,7 @@ from typing import IO, Any
 
 DEFAULT_LABELLED = Path("tests/data/labelled_mentions.jsonl")
 DEFAULT_DATA_DIR = Path("../shared/data")
+DEFAULT_WRITTEN = Path("tests/data/written")
 OUTPUT_FIELDS = ("id", "sentiment", "intent", "flags", "department", "department_scores", "priority", "entities",
                  "cues", "model_version", "language")
 
@@ -48,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--cfpb-extra", type=Path, nargs="+", default=[], metavar="CSV",
                    help="copies of the public CFPB complaint database (its complaints.csv export columns), read "
                         "in order, up to 12,000 narratives (see services/classify/models/README.md)")
+    t.add_argument("--written", type=Path, default=DEFAULT_WRITTEN, metavar="DIR",
+                   help="folder of written training posts (its part-*.jsonl; default tests/data/written)")
+    t.add_argument("--goemotions", type=Path, nargs="+", default=[], metavar="TSV",
+                   help="GoEmotions train/dev/test.tsv (Reddit comments, Apache-2.0): sentiment training text "
+                        "(see services/classify/models/README.md)")
     t.set_defaults(handler=cmd_train)
 
     e = subparsers.add_parser("evaluate", help="precision/recall/F1 and confusion matrices of the classifier")
@@ -176,14 +182,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"heatdesk train: {embeddings} not found (build it with services/classify/distill.py, "
               "see services/classify/models/README.md, or pass --no-embeddings)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in args.cfpb_extra if not p.exists()]
+    missing = [str(p) for p in [*args.cfpb_extra, *args.goemotions] if not p.exists()]
     if missing:
         print(f"heatdesk train: {', '.join(missing)} not found", file=sys.stderr)
         return 2
     try:
         report = train(args.labelled, data_dir, args.out or MODELS_DIR, synthetic=args.synthetic, embeddings=embeddings,
-                       cfpb_extra_paths=args.cfpb_extra)
-    except ValueError as exc:  # a --cfpb-extra file that is not a CFPB export
+                       cfpb_extra_paths=args.cfpb_extra, goemotions_paths=args.goemotions,
+                       written_paths=sorted(args.written.glob("part-*.jsonl")))
+    except ValueError as exc:  # a --cfpb-extra, --goemotions or written file not in its source's format
         print(f"heatdesk train: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2))

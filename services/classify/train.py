@@ -2,11 +2,15 @@
 
 Training data, and why each is allowed (services/classify/models/README.md has the NOTICE):
 - the train split of the hand-written set `tests/data/labelled_mentions.jsonl` (ours);
+- the posts of `tests/data/written/` (ours: written for training from the labelling guide
+  alone, by writers who never saw the rules or the evaluation set);
 - template text written for this project (`services.classify.synth` and, for sentiment and
   intent only, `services.classify.synth_social`, ours);
 - BANKING77 `train.csv` (CC BY 4.0, attributed), with its 77 intents mapped to our
   departments and, for problem reports, to complaint/negative;
 - CFPB complaint narratives (US government public data): all complaints, all negative;
+- optionally, GoEmotions' Reddit comments (Apache-2.0), sentiment only, from the dataset's own
+  emotion-to-sentiment grouping;
 - VADER's lexicon (MIT), distilled into `models/lexicon.json` as a feature;
 - optionally, static word vectors distilled from all-MiniLM-L6-v2 (Apache-2.0) by
   `services.classify.distill` (`models/embeddings.npz`): the mean vector of a post is a dense
@@ -37,6 +41,7 @@ from services.classify.pipeline.features import Featurizer
 from services.classify.pipeline.textcat import (
     EMBEDDINGS_FILE,
     FLAG_HEADS,
+    FLAG_NAMES,
     HEADS,
     LEXICON_PATH,
     MODELS_DIR,
@@ -47,9 +52,10 @@ from services.classify.pipeline.textcat import (
 from services.classify.synth import generate
 from services.classify.synth_social import generate_social
 from services.classify.synth_threats import generate_threats
-from services.classify.training_data import banking77, cfpb, cfpb_extra, load_labelled
+from services.classify.training_data import banking77, cfpb, cfpb_extra, goemotions, load_labelled, written
 
-SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5, "threats": 1.5, "cfpb_extra": 0.5}
+SOURCE_WEIGHT = {"labelled": 5.0, "synthetic": 0.5, "banking77": 0.25, "cfpb": 0.5, "threats": 1.5, "cfpb_extra": 0.5,
+                 "goemotions": 0.15, "written": 2.0}
 ALL_HEADS = {**HEADS, **FLAG_HEADS}
 
 
@@ -181,8 +187,10 @@ def _evaluation_rows(source: str) -> list[dict[str, Any]]:
 
 
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
-            threats: int = 8000, cfpb_extra_paths: Sequence[Path] = ()) -> list[dict[str, Any]]:
+            threats: int = 8000, cfpb_extra_paths: Sequence[Path] = (),
+            goemotions_paths: Sequence[Path] = (), written_paths: Sequence[Path] = ()) -> list[dict[str, Any]]:
     examples = [{**r, "source": "labelled"} for r in load_labelled(labelled, "train") if r.get("language", "en") == "en"]
+    examples += written(written_paths, {**HEADS, "flags": FLAG_NAMES})
     examples += generate(synthetic) + generate_social(social) + generate_threats(threats)
     evaluation_cfpb = _evaluation_rows("cfpb")
     held_out = frozenset(r["source_id"] for r in evaluation_cfpb)
@@ -190,6 +198,7 @@ def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int =
         examples += banking77(data_dir) + cfpb(data_dir, exclude=held_out)
     if cfpb_extra_paths:  # the evaluation set's CFPB rows keep their text: near-copies are dropped too
         examples += cfpb_extra(cfpb_extra_paths, set(held_out), [r["text"] for r in evaluation_cfpb if r.get("text")])
+    examples += goemotions(goemotions_paths)
     for ex in examples:  # complete flag lists become yes/no labels of the flag heads
         if "flags" in ex:
             for head in FLAG_HEADS:
@@ -199,11 +208,14 @@ def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int =
 
 def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, synthetic: int = 6000,
           refresh_lexicon: bool = True, embeddings: Path | None = None, cfpb_extra_paths: Sequence[Path] = (),
-          **fit_options: Any) -> dict[str, Any]:
+          goemotions_paths: Sequence[Path] = (), written_paths: Sequence[Path] = (), **fit_options: Any) -> dict[str, Any]:
     """Train and write the artefacts; returns the training report (also stored in meta.json).
     With `embeddings` (an `.npz` from `services.classify.distill`), the file is copied to
     `out_dir` and the heads get the dense word-vector block."""
     started = time.perf_counter()
+    # Every source is read (and a malformed file refused) before anything is written to out_dir.
+    examples = collect(labelled, data_dir, synthetic, cfpb_extra_paths=cfpb_extra_paths,
+                       goemotions_paths=goemotions_paths, written_paths=written_paths)
     lexicon_path = out_dir / LEXICON_PATH.name
     if refresh_lexicon:
         try:
@@ -212,7 +224,6 @@ def train(labelled: Path, data_dir: Path | None, out_dir: Path = MODELS_DIR, syn
         except ImportError:  # vaderSentiment is a bench extra: reuse the shipped lexicon
             pass
     lexicon = load_lexicon(lexicon_path)
-    examples = collect(labelled, data_dir, synthetic, cfpb_extra_paths=cfpb_extra_paths)
     vectors = None
     if embeddings is not None:
         target = out_dir / EMBEDDINGS_FILE

@@ -125,13 +125,29 @@ def test_train_without_the_word_vectors_file_is_a_usage_error(tmp_path, capsys):
     assert args.no_embeddings and args.embeddings is None
 
 
-def test_train_refuses_cfpb_copies_that_are_missing_or_not_cfpb_exports(tmp_path, capsys):
+@pytest.mark.parametrize(("option", "name", "content", "error"), [
+    ("--cfpb-extra", "tweets.csv", "text\nhello\n", "tweets.csv: not a CFPB complaint export"),
+    ("--goemotions", "tweets.tsv", "hello there\tpositive\t1\n",
+     "tweets.tsv:1: emotion ids 'positive' are not GoEmotions label ids"),
+])
+def test_train_refuses_source_files_that_are_missing_or_in_another_format(tmp_path, capsys, option, name, content,
+                                                                         error):
     out = tmp_path / "m"
-    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out),
-                "--cfpb-extra", str(tmp_path / "complaints.csv")]) == 2
-    assert "complaints.csv not found" in capsys.readouterr().err
-    tweets = tmp_path / "tweets.csv"
-    tweets.write_text("text\nhello\n", encoding="utf-8")
-    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out), "--cfpb-extra", str(tweets)]) == 2
-    assert "tweets.csv: not a CFPB complaint export" in capsys.readouterr().err
-    assert not (out / "textcat").exists()  # nothing trained or written
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out), option, str(tmp_path / "gone")]) == 2
+    assert "gone not found" in capsys.readouterr().err
+    source = tmp_path / name
+    source.write_text(content, encoding="utf-8")
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(out), option, str(source)]) == 2
+    assert error in capsys.readouterr().err
+    assert not out.exists()  # every source is read before anything is written
+
+
+def test_train_refuses_a_written_post_with_an_unknown_label(tmp_path, capsys):
+    written = tmp_path / "written"
+    written.mkdir()
+    (written / "part-1.jsonl").write_text(
+        '{"text": "my card got charged twice", "language": "en", "sentiment": "negative", "intent": "complaint", '
+        '"department": "finance", "flags": []}\n', encoding="utf-8")
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(tmp_path / "m"),
+                "--written", str(written)]) == 2
+    assert "part-1.jsonl:1: missing or unknown department" in capsys.readouterr().err

@@ -44,8 +44,10 @@ def test_each_flag_recall_and_precision(report):
 
 def test_shipped_model_was_trained_on_redistributable_sources_only():
     meta = LinearModel.load().meta
-    # threats: the project's own templates; cfpb_extra: more CFPB narratives (US public domain).
+    # threats: the project's own templates; written: posts written for training (ours);
+    # cfpb_extra: more CFPB narratives (US public domain); goemotions: Reddit comments (Apache-2.0).
     # Never the evaluation-only sets (TweetEval, airline, twcs): see services/classify/models/README.md.
-    assert set(meta["examples"]) <= {"labelled", "synthetic", "threats", "banking77", "cfpb", "cfpb_extra"}
+    assert set(meta["examples"]) <= {"labelled", "written", "synthetic", "threats", "banking77", "cfpb", "cfpb_extra",
+                                     "goemotions"}
     assert meta["examples"]["labelled"] == sum(
         json.loads(line)["split"] == "train" for line in LABELLED.read_text(encoding="utf-8").splitlines())

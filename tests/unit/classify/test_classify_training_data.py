@@ -1,4 +1,5 @@
-"""Reading copies of the public CFPB complaint database for `heatdesk train --cfpb-extra` (pure logic)."""
+"""Reading the public training sources of `heatdesk train`: copies of the CFPB complaint database
+(`--cfpb-extra`) and GoEmotions' Reddit comments (`--goemotions`). Pure logic."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.classify.training_data import CFPB_EXPORT_COLUMNS, cfpb_extra
+from services.classify.training_data import CFPB_EXPORT_COLUMNS, GOEMOTIONS_LABELS, cfpb_extra, goemotions
 
 
 def write_export(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = CFPB_EXPORT_COLUMNS) -> Path:
@@ -54,3 +55,38 @@ def test_a_file_that_is_not_a_cfpb_export_is_refused_by_name(tmp_path):
     other = write_export(tmp_path / "tweets.csv", [{"text": "hi"}], columns=("text",))
     with pytest.raises(ValueError, match=r"tweets.csv: not a CFPB complaint export"):
         cfpb_extra([other], exclude=set())
+
+
+def emotion_ids(*names: str) -> str:
+    return ",".join(str(GOEMOTIONS_LABELS.index(n)) for n in names)
+
+
+def test_goemotions_comments_take_their_sentiment_group_and_mixed_ones_are_skipped(tmp_path):
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("\n".join([
+        f"Thanks [NAME], that fixed it!\t{emotion_ids('gratitude', 'joy')}\tc1",
+        f"Worst update ever, it deleted my saves\t{emotion_ids('anger', 'disappointment')}\tc2",
+        f"It ships on Tuesday\t{emotion_ids('neutral')}\tc3",
+        f"Wait, what?\t{emotion_ids('surprise')}\tc4",  # ambiguous: no class of ours
+        f"Love it but the price is a joke\t{emotion_ids('love', 'annoyance')}\tc5",  # mixed
+        f"Thanks [NAME], that fixed it!\t{emotion_ids('gratitude')}\tc1",  # the same comment again
+    ]) + "\n", encoding="utf-8")
+    rows = goemotions([tsv])
+    assert rows == [
+        {"text": "Thanks Sam, that fixed it!", "sentiment": "positive", "source": "goemotions"},
+        {"text": "Worst update ever, it deleted my saves", "sentiment": "negative", "source": "goemotions"},
+        {"text": "It ships on Tuesday", "sentiment": "neutral", "source": "goemotions"},
+    ]
+    assert len(goemotions([tsv], limit=2)) == 2
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("just some text without columns", "not a GoEmotions TSV line"),
+    ("text\t28\tc1", "emotion ids '28' are not GoEmotions label ids"),
+    ("text\tjoy\tc1", "emotion ids 'joy' are not GoEmotions label ids"),
+])
+def test_a_file_that_is_not_goemotions_is_refused_with_its_line(tmp_path, line, problem):
+    tsv = tmp_path / "tweets.tsv"
+    tsv.write_text(f"fine\t27\tc0\n{line}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"tweets.tsv:2: {problem}"):
+        goemotions([tsv])
