@@ -181,7 +181,7 @@ def test_a_shared_headline_is_neutral_other_and_pr_and_a_flag_still_wins():
          "author": {}},
         {"text": "@acme never flying you again, this is going to the press - Daily Echo http://t.co/abc", "author": {}}])
     assert (headline["sentiment"]["label"], headline["intent"], headline["department"]) == ("neutral", "other", "pr")
-    assert headline["cues"]["intent:other"] == ["weyburn review"]
+    assert "weyburn review" in headline["cues"]["intent:other"]  # the words that decided, beside the model's
     assert "churn_threat" in threat["flags"] and threat["intent"] == "complaint"
 
 
