@@ -222,9 +222,10 @@ def written(paths: Sequence[Path], labels: Mapping[str, Sequence[str]]) -> list[
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
             wrong = [head for head, allowed in labels.items()
-                     if not (set(row.get(head) or ()) <= set(allowed) if head == "flags" else row.get(head) in allowed)]
+                     if not (isinstance(row.get(head), list) and set(row[head]) <= set(allowed) if head == "flags"
+                             else row.get(head) in allowed)]
             if wrong or not str(row.get("text") or "").strip():
                 raise ValueError(f"{path}:{number}: missing or unknown {', '.join(wrong) or 'text'}")
-            out.append({"text": row["text"], "language": row.get("language", "en"), "flags": list(row.get("flags") or ()),
+            out.append({"text": row["text"], "language": row.get("language", "en"), "flags": list(row["flags"]),
                         **{head: row[head] for head in labels if head != "flags"}, "source": "written"})
     return out

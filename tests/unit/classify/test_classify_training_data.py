@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
-from services.classify.training_data import CFPB_EXPORT_COLUMNS, GOEMOTIONS_LABELS, cfpb_extra, goemotions
+from services.classify.training_data import CFPB_EXPORT_COLUMNS, GOEMOTIONS_LABELS, cfpb_extra, goemotions, written
 
 
 def write_export(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = CFPB_EXPORT_COLUMNS) -> Path:
@@ -90,3 +91,20 @@ def test_a_file_that_is_not_goemotions_is_refused_with_its_line(tmp_path, line, 
     tsv.write_text(f"fine\t27\tc0\n{line}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=rf"tweets.tsv:2: {problem}"):
         goemotions([tsv])
+
+
+def test_written_posts_need_every_label_and_a_complete_flag_list(tmp_path):
+    from services.classify.pipeline.textcat import FLAG_NAMES, HEADS
+
+    labels = {**HEADS, "flags": FLAG_NAMES}
+    good = {"text": "@acme my order never came", "language": "en", "sentiment": "negative", "intent": "complaint",
+            "department": "support", "flags": []}
+    posts = tmp_path / "part-1.jsonl"
+    posts.write_text(json.dumps(good) + "\n\n" + json.dumps({**good, "flags": ["churn_threat"]}) + "\n", encoding="utf-8")
+    assert [r["flags"] for r in written([posts], labels)] == [[], ["churn_threat"]]
+    assert {r["source"] for r in written([posts], labels)} == {"written"}
+    for broken, problem in (({**good, "flags": "churn_threat"}, "flags"), ({k: v for k, v in good.items() if k != "flags"},
+                            "flags"), ({**good, "intent": "rant"}, "intent"), ({**good, "text": " "}, "text")):
+        posts.write_text(json.dumps(good) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=rf"part-1.jsonl:2: missing or unknown {problem}"):
+            written([posts], labels)
