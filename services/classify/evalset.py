@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from services.classify.training_data import load_labelled
+
 LABELS_PATH = Path(__file__).resolve().parents[2] / "tests" / "data" / "evaluation" / "labels.jsonl"
 #: The second draw: a fresh held-out half (`test2`) once the first test half had been scored
 #: the three times its protocol allows.
@@ -149,8 +151,7 @@ def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str
     strata. No CFPB narratives: the ones left in the samples are training text."""
     from services.common.language import detect_language
 
-    have = {(r["source"], r["source_id"]) for r in
-            (json.loads(line) for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip())}
+    have = {(r["source"], r["source_id"]) for r in load_labelled(labelled)}
     pool = {k: v for k, v in source_texts(root).items() if k not in have and k[0] != "cfpb"}
     draw = _Draw(ROUND2_SEED)
     take = draw.take
@@ -176,7 +177,7 @@ def load(path: Path = LABELS_PATH, split: str | None = None, root: Path | None =
     source text no longer matches the labelled one (the hash): a changed file must not be
     scored against labels of other words."""
     paths = [path, ROUND2_PATH] if path == LABELS_PATH and ROUND2_PATH.exists() else [path]
-    rows = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for p in paths for r in load_labelled(p)]
     if split not in (None, "all"):
         rows = [r for r in rows if r["split"] == split]
     if any("text" not in r for r in rows):
@@ -214,7 +215,7 @@ def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_
     candidates' order. A row labelled twice (two labellers' batches overlapped) keeps the
     first file's label, and the overlap is reported as agreement per field; a candidate
     nobody labelled is left out (reported), never guessed."""
-    cands = [json.loads(line) for line in candidates_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    cands = load_labelled(candidates_path)
     labels: dict[str, dict[str, Any]] = {}
     agree: dict[str, list[bool]] = {k: [] for k in LABEL_FIELDS}
     for path in label_paths:

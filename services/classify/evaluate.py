@@ -11,7 +11,6 @@ evaluation data: this module never writes anything derived from them except numb
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from services.classify.pipeline.classifier import Classifier
 from services.classify.pipeline.textcat import HEADS
+from services.classify.training_data import load_labelled
 
 FLAGS = ("escalation_threat", "churn_threat", "legal_threat", "safety_issue", "competitor_mention")
 SENTIMENTS = HEADS["sentiment"]
@@ -64,8 +64,7 @@ def flag_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) ->
 
 
 def evaluate_labelled(path: Path, split: str | None = "test", classifier: Classifier | None = None) -> dict[str, Any]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if split in (None, "all") or r.get("split") == split]
+    rows = load_labelled(path, None if split == "all" else split)
     return score_rows(rows, classifier, name=str(path), split=split or "all")
 
 

@@ -182,8 +182,7 @@ def _evaluation_rows(source: str) -> list[dict[str, Any]]:
     """The real-customer evaluation set's rows of `source`: excluded from every training source."""
     if not evalset.LABELS_PATH.exists():
         return []
-    rows = (json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip())
-    return [r for r in rows if r["source"] == source]
+    return [r for r in load_labelled(evalset.LABELS_PATH) if r["source"] == source]
 
 
 def collect(labelled: Path, data_dir: Path | None, synthetic: int, social: int = 12000,
