@@ -182,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"heatdesk train: {embeddings} not found (build it with services/classify/distill.py, "
               "see services/classify/models/README.md, or pass --no-embeddings)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in [*args.cfpb_extra, *args.goemotions] if not p.exists()]
+    missing = [str(p) for p in [*args.cfpb_extra, *args.goemotions, args.written] if not p.exists()]
     if missing:
         print(f"heatdesk train: {', '.join(missing)} not found", file=sys.stderr)
         return 2

@@ -151,3 +151,7 @@ def test_train_refuses_a_written_post_with_an_unknown_label(tmp_path, capsys):
     assert run(["train", "--no-external", "--no-embeddings", "--out", str(tmp_path / "m"),
                 "--written", str(written)]) == 2
     assert "part-1.jsonl:1: missing or unknown department" in capsys.readouterr().err
+    # a mistyped folder is refused, not read as "no written posts"
+    assert run(["train", "--no-external", "--no-embeddings", "--out", str(tmp_path / "m"),
+                "--written", str(tmp_path / "writen")]) == 2
+    assert "writen not found" in capsys.readouterr().err
