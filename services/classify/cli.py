@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     e.add_argument("--score-test", action="store_true",
                    help="also score the real set's test half (logged in tests/data/evaluation/scorings.jsonl: do it rarely)")
     e.add_argument("--tune-thresholds", action="store_true",
-                   help="print each flag head's threshold chosen on the real set's dev half (for flag_thresholds)")
+                   help="print each flag head's threshold chosen on the real set's dev halves (dev, dev2; for flag_thresholds)")
     e.add_argument("--data-dir", type=Path, default=None,
                    help="folder with the evaluation sources (default HEATDESK_EVAL_DATA, else ../shared/data)")
     e.add_argument("--split", default="test", help="rows whose 'split' equals this ('all' for every row)")
@@ -248,7 +248,7 @@ def _tune(args: argparse.Namespace) -> int:
     from services.classify.pipeline.classifier import Classifier
     from services.classify.thresholds import tune
 
-    rows = [r for r in evalset.load(root=args.data_dir) if r["split"] == "dev" and r.get("language") == "en"]
+    rows = [r for r in evalset.load(root=args.data_dir) if r["split"] in ("dev", "dev2") and r.get("language") == "en"]
     chosen = tune(rows, Classifier())
     print(json.dumps({"flag_thresholds": {f: c["threshold"] for f, c in chosen.items()}}, indent=2))
     for flag, c in chosen.items():

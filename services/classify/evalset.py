@@ -37,8 +37,14 @@ LABELS_PATH = Path(__file__).resolve().parents[2] / "tests" / "data" / "evaluati
 #: The second draw: a fresh held-out half (`test2`) once the first test half had been scored
 #: the three times its protocol allows.
 ROUND2_PATH = LABELS_PATH.with_name("labels_round2.jsonl")
+#: The third draw, all of it for tuning (`dev2`): drawn like the second, so that choices are
+#: made on rows of test2's make-up (round 1 had a stratum of posts naming two airlines, which
+#: test2 lacks, and the competitor rules fitted to it found none of test2's 20).
+ROUND3_PATH = LABELS_PATH.with_name("labels_round3.jsonl")
+#: The half each later draw belongs to, whole.
+ROUND_SPLITS = {2: "test2", 3: "dev2"}
+ROUND_SEEDS = {2: 20261207, 3: 20261208}
 SEED = 20261206
-ROUND2_SEED = 20261207
 STORED_TEXT_SOURCES = frozenset({"cfpb"})  # public-domain text may be committed with its labels
 MAX_NARRATIVE_CHARS = 3000
 
@@ -149,11 +155,24 @@ def candidates(root: Path) -> list[dict[str, Any]]:
 def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str, Any]]:
     """The second draw, all of it held out (`test2`): tweets no earlier row holds, by the same
     strata. No CFPB narratives: the ones left in the samples are training text."""
+    return fresh_draw(root, 2, [labelled])
+
+
+def candidates_round3(root: Path) -> list[dict[str, Any]]:
+    """The third draw, all of it for tuning (`dev2`): the second draw's strata and sizes, from
+    tweets neither earlier draw holds."""
+    return fresh_draw(root, 3, [LABELS_PATH, ROUND2_PATH])
+
+
+def fresh_draw(root: Path, round_no: int, labelled: list[Path]) -> list[dict[str, Any]]:
+    """A draw of round `round_no` (its seed in ROUND_SEEDS) from the tweets the `labelled`
+    files do not hold: 200 random TWCS, 150 random airline, 20 non-English TWCS, then 130
+    airline and 100 TWCS posts the broad net marks."""
     from services.common.language import detect_language
 
-    have = {(r["source"], r["source_id"]) for r in load_labelled(labelled)}
+    have = {(r["source"], r["source_id"]) for p in labelled if p.exists() for r in load_labelled(p)}
     pool = {k: v for k, v in source_texts(root).items() if k not in have and k[0] != "cfpb"}
-    draw = _Draw(ROUND2_SEED)
+    draw = _Draw(ROUND_SEEDS[round_no])
     take = draw.take
 
     by_source = {source: sorted(k for k in pool if k[0] == source) for source in ("twcs", "airline")}
@@ -162,7 +181,7 @@ def candidates_round2(root: Path, labelled: Path = LABELS_PATH) -> list[dict[str
     take([k for k in by_source["twcs"] if (detect_language(pool[k]["text"]) or "en") != "en"], 20, "non_english")
     for source, n in (("airline", 130), ("twcs", 100)):
         take([k for k in by_source[source] if _NET.search(pool[k]["text"])], n, "enriched")
-    return draw.rows(pool, round=2)
+    return draw.rows(pool, round=round_no)
 
 
 def split_of(row_id: str) -> str:
@@ -176,7 +195,8 @@ def load(path: Path = LABELS_PATH, split: str | None = None, root: Path | None =
     Raises FileNotFoundError when a tweet's source file is missing, and ValueError when a
     source text no longer matches the labelled one (the hash): a changed file must not be
     scored against labels of other words."""
-    paths = [path, ROUND2_PATH] if path == LABELS_PATH and ROUND2_PATH.exists() else [path]
+    later = [p for p in (ROUND2_PATH, ROUND3_PATH) if p.exists()]
+    paths = [path, *later] if path == LABELS_PATH else [path]
     rows = [r for p in paths for r in load_labelled(p)]
     if split not in (None, "all"):
         rows = [r for r in rows if r["split"] == split]
@@ -232,7 +252,7 @@ def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_
         lab = labels.get(c["id"])
         if lab is None:
             continue
-        row = {**c, **{k: lab[k] for k in LABEL_FIELDS}, "split": "test2" if c.get("round") == 2 else split_of(c["id"])}
+        row = {**c, **{k: lab[k] for k in LABEL_FIELDS}, "split": ROUND_SPLITS.get(c.get("round"), "") or split_of(c["id"])}
         row["flags"] = sorted(set(row["flags"]))
         rows.append(to_committed(row))
     _write(rows, out)
@@ -244,12 +264,15 @@ def assemble(candidates_path: Path, label_paths: list[Path], out: Path = LABELS_
 if __name__ == "__main__":
     import sys
 
-    usage = ("usage: python -m services.classify.evalset candidates|candidates-round2 OUT.jsonl\n"
-             "       python -m services.classify.evalset assemble|assemble-round2 CANDIDATES.jsonl LABELS.jsonl...")
-    if len(sys.argv) == 3 and sys.argv[1] in ("candidates", "candidates-round2"):
-        _write((candidates if sys.argv[1] == "candidates" else candidates_round2)(data_dir()), Path(sys.argv[2]))
-    elif len(sys.argv) >= 4 and sys.argv[1] in ("assemble", "assemble-round2"):
-        target = LABELS_PATH if sys.argv[1] == "assemble" else ROUND2_PATH
+    usage = ("usage: python -m services.classify.evalset candidates|candidates-round2|candidates-round3 OUT.jsonl\n"
+             "       python -m services.classify.evalset assemble|assemble-round2|assemble-round3 CANDIDATES.jsonl "
+             "LABELS.jsonl...")
+    draws = {"candidates": candidates, "candidates-round2": candidates_round2, "candidates-round3": candidates_round3}
+    targets = {"assemble": LABELS_PATH, "assemble-round2": ROUND2_PATH, "assemble-round3": ROUND3_PATH}
+    if len(sys.argv) == 3 and sys.argv[1] in draws:
+        _write(draws[sys.argv[1]](data_dir()), Path(sys.argv[2]))
+    elif len(sys.argv) >= 4 and sys.argv[1] in targets:
+        target = targets[sys.argv[1]]
         print(json.dumps(assemble(Path(sys.argv[2]), [Path(p) for p in sys.argv[3:]], target)), "->", target)
     else:
         sys.exit(usage)

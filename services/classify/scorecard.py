@@ -83,7 +83,8 @@ def build(score_test: bool = False, root: Path | None = None, classifier: Classi
         card["missing"].append(f"real-customer set: {exc}")
         rows = []
     held_out = held_out_half(rows)
-    halves = ("dev", held_out) if score_test else ("dev",)
+    tuning = ("dev", "dev2") if any(r["split"] == "dev2" for r in rows) else ("dev",)
+    halves = (*tuning, held_out) if score_test else tuning
     for half in halves if rows else ():
         part = [r for r in rows if r["split"] == half]
         report = score_rows(part, classifier, name=f"real:{half}", split=half, gold_language=False)

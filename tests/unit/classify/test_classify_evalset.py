@@ -12,8 +12,14 @@ from services.classify.evaluate import FLAGS
 from services.classify.pipeline.textcat import HEADS
 
 ROWS = [json.loads(line) for line in evalset.LABELS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
-ROUND2 = ([json.loads(line) for line in evalset.ROUND2_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
-          if evalset.ROUND2_PATH.exists() else [])
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] if path.exists() else []
+
+
+ROUND2 = _rows(evalset.ROUND2_PATH)
+ROUND3 = _rows(evalset.ROUND3_PATH)
 
 
 def test_the_set_is_large_enough_and_labelled_in_every_field():
@@ -60,16 +66,19 @@ def test_load_refuses_a_changed_source_text(tmp_path, monkeypatch):
 @pytest.mark.skipif(not (evalset.data_dir() / "twcs_subset.csv").exists(), reason="evaluation sources not beside the checkout")
 def test_every_committed_row_meets_its_source_text():
     rows = evalset.load()
-    assert len(rows) == len(ROWS) + len(ROUND2) and all(r["text"] for r in rows)
+    assert len(rows) == len(ROWS) + len(ROUND2) + len(ROUND3) and all(r["text"] for r in rows)
 
 
-@pytest.mark.skipif(not ROUND2, reason="the second draw is not labelled yet")
-def test_the_second_draw_is_held_out_new_labelled_and_stored_without_tweet_text():
-    assert len(ROUND2) >= 300
-    assert len({r["id"] for r in ROUND2}) == len(ROUND2)
-    assert not {r["id"] for r in ROUND2} & {r["id"] for r in ROWS}
-    for r in ROUND2:
-        assert r["split"] == "test2" and r["round"] == 2 and r["source"] in ("twcs", "airline"), r["id"]
+@pytest.mark.parametrize(("rows", "round_no", "split", "earlier"), [
+    (ROUND2, 2, "test2", ROWS), (ROUND3, 3, "dev2", ROWS + ROUND2)], ids=["round2", "round3"])
+def test_each_later_draw_is_new_labelled_whole_in_its_half_and_stored_without_tweet_text(rows, round_no, split, earlier):
+    if not rows:
+        pytest.skip(f"draw {round_no} is not labelled yet")
+    assert len(rows) >= 300
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert not {r["id"] for r in rows} & {r["id"] for r in earlier}
+    for r in rows:
+        assert r["split"] == split and r["round"] == round_no and r["source"] in ("twcs", "airline"), r["id"]
         for head, labels in HEADS.items():
             assert r[head] in labels, (r["id"], head)
         assert set(r["flags"]) <= set(FLAGS) and "text" not in r and len(r["sha1"]) == 40, r["id"]
@@ -77,9 +86,12 @@ def test_the_second_draw_is_held_out_new_labelled_and_stored_without_tweet_text(
 
 @pytest.mark.skipif(not ROUND2 or not (evalset.data_dir() / "twcs_subset.csv").exists(),
                     reason="the second draw is not labelled yet, or its sources are not beside the checkout")
-def test_the_second_draw_is_what_its_seeded_sampler_draws():
+def test_the_later_draws_are_what_their_seeded_sampler_draws():
     drawn = {r["id"]: r["stratum"] for r in evalset.candidates_round2(evalset.data_dir())}
     assert {r["id"]: r["stratum"] for r in ROUND2}.items() <= drawn.items()
+    if ROUND3:
+        drawn = {r["id"]: r["stratum"] for r in evalset.candidates_round3(evalset.data_dir())}
+        assert {r["id"]: r["stratum"] for r in ROUND3}.items() == drawn.items()
 
 
 def test_scoring_reads_the_second_draw_once_it_exists():
