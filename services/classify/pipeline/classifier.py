@@ -36,6 +36,13 @@ from services.classify.pipeline.concepts import (
     shared_words,
 )
 from services.classify.pipeline.config import DEFAULT_FLAG_THRESHOLD, Brand, ClassifyConfig, config_path, load_config
+from services.classify.pipeline.market import (
+    companies_only,
+    competitors_named,
+    load_market,
+    market_path,
+    not_the_addressed,
+)
 from services.classify.pipeline.priority import bucket, priority
 from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
 from services.classify.pipeline.textcat import FLAG_NAMES, TextClassifier
@@ -68,9 +75,12 @@ def _shared_pipeline(model_dir: str | None, config: str | None) -> Language:
 
 
 def model_version(nlp: Language, config: str | Path | None = None) -> str:
-    """The trained model's version plus a digest of the rules configuration: both decide."""
+    """The trained model's version plus a digest of the rules: the configuration and the market
+    directory it names (`market.load_market`) all decide."""
     meta = nlp.get_pipe("heatdesk_textcat").model.meta
-    digest = hashlib.sha256(config_path(config).read_bytes()).hexdigest()[:8]
+    sources = hashlib.sha256(config_path(config).read_bytes())
+    sources.update(market_path(load_config(config).companies).read_bytes())
+    digest = sources.hexdigest()[:8]
     return f"{meta['version']};rules+{digest}"
 
 
@@ -112,19 +122,23 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         cues[key] = cues[key] + words if key in cues else words
     text = mention.get("text") or ""
     mentioned = mentioned_others(text)
+    market = load_market(config.companies)
     if "flag:competitor_mention" not in cues and (
-            rivals := rival_cues(text, cues.get("concept:competitor_mention", []), mentioned)):
+            rivals := companies_only(market, text, rival_cues(text, cues.get("concept:competitor_mention", []), mentioned))):
         cues["flag:competitor_mention"] = rivals
+    brand = brand_finder(config).find(text, mention.get("brand"))
+    own = BrandFinder.own_words(brand)
+    if rivals := competitors_named(market, text, mention.get("brand"), own):
+        cues["flag:competitor_mention"] = [*cues.get("flag:competitor_mention", ()), *rivals]
     named_rival = "flag:competitor_mention" in cues
     _learned_flags(cues, probs, analysis.explanation, config)
     if not named_rival and "flag:competitor_mention" in cues and not mentioned:
         del cues["flag:competitor_mention"]  # the head alone, and the post names no other company
-    brand = brand_finder(config).find(text, mention.get("brand"))
     if "flag:competitor_mention" in cues:
-        others = competitor_words(cues, brand)
+        others = not_the_addressed(market, text, competitor_words(cues, brand), mention.get("brand"))
         if others:
             cues["flag:competitor_mention"] = others
-            if "flag:churn_threat" not in cues and (chosen := choosing_rival_cues(text, mentioned)):
+            if "flag:churn_threat" not in cues and (chosen := choosing_rival_cues(text, mentioned, rivals)):
                 cues["flag:churn_threat"] = chosen
         else:
             del cues["flag:competitor_mention"]

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 
 from services.classify.pipeline.config import Brand, ClassifyConfig
+from services.classify.pipeline.market import switch_targets
 
 SENTIMENT_KEYS = ("negative", "positive")
 
@@ -184,7 +185,7 @@ _CHOOSING_RIVAL = re.compile(
     r"stick\w*\s+with|book\w*\s+with|back\s+to)\s+@(\w+)", re.IGNORECASE)
 
 
-def choosing_rival_cues(text: str, mentioned: list[str]) -> list[str]:
+def choosing_rival_cues(text: str, mentioned: list[str], named: list[str] = ()) -> list[str]:
     """Words of a post that prefers or picks another company: a churn cue with no churn phrase.
 
     Why: on the real-customer dev half, 16 of the 38 posts that name a competitor were
@@ -192,10 +193,20 @@ def choosing_rival_cues(text: str, mentioned: list[str]) -> list[str]:
     company's name"), and the churn head raised 3 of them: "Flying @AmericanAir", "#flyunited"
     state the move without a word of leaving. A handle the post addresses is the brand itself,
     not a choice, so only `mentioned` handles (`mentioned_others(text)`) count, plus the
-    #fly<airline> tags of `rival_cues`."""
+    #fly<airline> tags of `rival_cues`, plus the rivals `named` in words
+    (`market.competitors_named`) that the same words choose ("switching back to delta")."""
     others = {h.lower() for h in mentioned}
     found = [m.group(0).lower() for m in _CHOOSING_RIVAL.finditer(text) if f"@{m.group(1).lower()}" in others]
+    if named:
+        found += [m.group(0).lower() for w in named
+                  for m in re.finditer(_CHOOSING_WORDS + re.escape(w) + r"\b", text, re.IGNORECASE)]
+        found += [w for w in switch_targets(text) if w in named]
     return found + [t.lower() for t in _FLY_TAG.findall(text)]
+
+
+#: Words that choose a company, before its name: "flying Southwest", "switch back to delta".
+_CHOOSING_WORDS = (r"(?<!had to )(?<!had 2 )\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|"
+                   r"go(?:ing)?\s+with|stick\w*\s+with|book\w*\s+with|back\s+to)\s+")
 
 
 #: A post that passes on someone else's words: a headline with its publisher and link

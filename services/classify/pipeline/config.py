@@ -71,6 +71,8 @@ class ClassifyConfig:
     flag_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
     #: {"spam" or "feedback": regexes}: wordings that state the intent outright (see `IntentCues`)
     intent_cues: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: the market directory (`market.load_market`): companies by sector; None is the shipped one
+    companies: str | None = None
 
 
 def config_path(path: str | os.PathLike[str] | None = None) -> Path:
@@ -112,7 +114,8 @@ def _load(path: str) -> ClassifyConfig:
                                          if not f.startswith("_")},
                           flag_thresholds={str(f): float(t) for f, t in raw.get("flag_thresholds", {}).items()
                                            if not f.startswith("_")},
-                          intent_cues=_intent_cues(raw.get("intent_cues", {}), path))
+                          intent_cues=_intent_cues(raw.get("intent_cues", {}), path),
+                          companies=str(Path(path).parent / raw["companies"]) if raw.get("companies") else None)
 
 
 def _intent_cues(raw: dict[str, Any], path: str) -> dict[str, tuple[str, ...]]:

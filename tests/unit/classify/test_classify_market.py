@@ -1,0 +1,78 @@
+"""The market directory: the addressed company, the other companies a post names, and which
+of them compete (same sector, other owner). Texts are written here, in the shape of the
+posts the directory was built for; none is an evaluation row."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from services.classify.pipeline.classifier import Classifier
+from services.classify.pipeline.market import (
+    companies_only,
+    competitors_named,
+    load_market,
+    not_the_addressed,
+    switch_targets,
+)
+
+
+@pytest.fixture(scope="module")
+def market():
+    return load_market()
+
+
+def test_the_addressed_company_is_the_hint_then_the_opening_handle(market) -> None:
+    assert market.addressed("@JetBlue @Delta where is my bag").name == "JetBlue"
+    assert market.addressed("stuck at the gate again @SouthwestAir").name == "Southwest"
+    assert market.addressed("@JetBlue where is my bag", hint="Delta").name == "Delta"
+    assert market.addressed("@someone_random where is my bag") is None
+
+
+@pytest.mark.parametrize(("text", "rivals"), [
+    ("@united You guys are atrocious, I'll be switching back to delta.", ["delta"]),
+    ("@USAirways hidden fees and an inferior flight. JetBlue here I come", ["jetblue"]),
+    ("@united wifi broken again. How can Southwest get it right on every plane but United can't?", ["southwest"]),
+    ("@sprintcare porting my number to T-Mobile tomorrow", ["t-mobile"]),
+    ("@AmazonHelp Walmart delivered the same thing in a day", ["walmart"]),
+    ("@Tesco @sainsburys @AldiUK good morning pie makers!", []),  # co-addressed, nothing compared
+    ("@JetBlue booked through Expedia, can I pick a seat?", []),  # a partner, not a rival
+    ("@USAirways will my miles move over to American Airlines?", []),  # the group that owns it
+    ("@JetBlue CEO battles to appease passengers - Waterbury Republican American http://t.co/x", []),
+    ("@united flight to the United States delayed 3 hours", []),
+])
+def test_competitors_named(market, text, rivals) -> None:
+    assert competitors_named(market, text) == rivals
+
+
+def test_a_company_the_directory_lacks_counts_where_the_post_moves_to_it(market) -> None:
+    assert competitors_named(market, "moving my mortgage to Crestline Credit Union") == ["crestline credit union"]
+    assert switch_targets("Me voy a Corvane, adiós") == ["corvane"]
+    assert switch_targets("switched to Airplane mode and back") == []
+    assert switch_targets("going to Hawaii next week") == []
+
+
+def test_a_handle_the_directory_lacks_needs_a_move(market) -> None:
+    text = "“@AmericanAir: @Dawn_Davis You're very welcome. Let's do it again!” would love to"
+    assert companies_only(market, text, ["@dawn_davis"]) == []
+    assert companies_only(market, "@acme I'm switching to @corvane", ["@corvane"]) == ["@corvane"]
+    assert companies_only(market, "@united @Delta would never", ["@delta"]) == ["@delta"]
+
+
+def test_merged_airlines_are_one_company(market) -> None:
+    assert not_the_addressed(market, "@USAirways now tweeting from @AmericanAir", ["@americanair"]) == []
+    assert not_the_addressed(market, "@united @Delta is better", ["@delta"]) == ["@delta"]
+
+
+def test_the_classifier_flags_a_rival_named_in_words() -> None:
+    (result,) = Classifier().classify([{"text": "@united 3 hours on the tarmac. Flying Delta from now on."}])
+    assert "competitor_mention" in result["flags"] and "churn_threat" in result["flags"]
+    assert result["cues"]["flag:competitor_mention"] == ["delta"]
+
+
+def test_a_directory_entry_without_a_name_is_refused(tmp_path) -> None:
+    path = tmp_path / "companies.json"
+    path.write_text(json.dumps({"sectors": {"airline": [{"names": ["Nameless"]}]}}), encoding="utf-8")
+    with pytest.raises(ValueError, match="needs a non-empty 'name'"):
+        load_market(str(path))
