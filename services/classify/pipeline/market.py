@@ -71,6 +71,11 @@ class Market:
     def by_handle(self, handle: str) -> Company | None:
         return self._by_handle.get(handle.lstrip("@").lower())
 
+    def by_name(self, name: str) -> Company | None:
+        """The company a name (any case) or a common-word name (as cased) names."""
+        return self._by_name.get(name.lower()) or self._by_cased.get(name) or next(
+            (c for n, c in self._by_cased.items() if n.lower() == name.lower()), None)
+
     def addressed(self, text: str, hint: str | None = None) -> Company | None:
         """The company a post is addressed to: the ingest's brand hint, else the first handle
         the post opens with (or, with no opening handles, its first handle) that the
@@ -152,17 +157,24 @@ def _names_own(market: Market, words: str, own: Company | None, own_words: froze
         return True
     if own is None:
         return False
-    companies = [market.by_handle(words)] if words.startswith("@") else [n.company for n in market.named(words)]
+    if words.startswith("#fly"):  # "#flySWA" to @SouthwestAir: the brand's own tag
+        tail = words[4:]
+        companies = [market.by_handle(tail) or market.by_name(tail)]
+    elif words.startswith("@"):
+        companies = [market.by_handle(words)]
+    else:
+        companies = [n.company for n in market.named(words)]
     return any(c is not None and c.owner == own.owner for c in companies)
 
 
 #: Words that move custom to another company, then that company's name: capitalised words
-#: or a handle ("switching back to Delta", "moving my mortgage to Crestline Credit Union",
+#: or a handle ("switching back to Delta", "going with Verizon" but not "going to Aruba", "moving my mortgage to Crestline Credit Union",
 #: "JetBlue here I come", "Me voy a Corvane", "ich wechsle zu Telenet").
 _NAME = r"(?:@\w+|(?-i:[A-Z][\w&'’.+-]*)(?:\s+(?-i:[A-Z][\w&'’.+-]*)){0,3})"
 _SWITCH_TO = re.compile(
-    rf"\b(?:switch(?:ed|ing)?|mov(?:e|ed|ing)|went|go(?:ing)?|port(?:ed|ing)?|transferr?(?:ed|ing)?|chang(?:e|ed|ing))"
-    rf"(?:\s+(?:back|over|everything|my\s+\w+|our\s+\w+|all\s+my\s+\w+))?\s+(?:to|with)\s+(?P<a>{_NAME})"
+    rf"\b(?:(?:switch(?:ed|ing)?|mov(?:e|ed|ing)|port(?:ed|ing)?|transferr?(?:ed|ing)?|chang(?:e|ed|ing))"
+    rf"(?:\s+(?:back|over|everything|my\s+\w+|our\s+\w+|all\s+my\s+\w+))?\s+(?:to|with)"
+    rf"|(?:went|go(?:ing)?|stick(?:ing)?)(?:\s+back)?\s+with)\s+(?P<a>{_NAME})"
     rf"|(?P<b>{_NAME})\s+here\s+i\s+come\b"
     rf"|\b(?:me\s+(?:voy|paso|cambio)\s+a|me\s+cambio\s+de\s+\w+\s+a|je\s+(?:passe|pars)\s+chez|"
     rf"ich\s+wechsle\s+zu|wechsle\s+zu|vou\s+(?:mudar\s+)?para\s+a?|mudei\s+para\s+a?)\s+(?P<c>{_NAME})",
@@ -230,14 +242,23 @@ def not_the_addressed(market: Market, text: str, words: list[str], hint: str | N
 
 def companies_only(market: Market, text: str, words: list[str]) -> list[str]:
     """`words` (handle cues of `concepts.rival_cues`) less the handles the directory does not
-    know, unless the post moves to them ("switching to @Corvane").
+    know, unless the post moves to them ("switching to @Corvane"), and those of a sector the
+    addressed company is not in.
 
     Why: a handle next to words that compare is a company when the directory holds it; an
     unknown one is mostly a person ("@Dawn_Davis You're very welcome … Let's do it again"):
     on the dev and retired test halves 5 of the 9 competitor flags raised on posts that do
     not tag two airlines were such handles, none of them a company."""
     moved = {w.lstrip("@") for w in switch_targets(text)} | {m.group(1).lower() for m in _MOVE_TO_HANDLE.finditer(text)}
-    return [w for w in words if not w.startswith("@") or market.by_handle(w) or w.lstrip("@") in moved]
+    own = market.addressed(text)
+    kept = []
+    for w in words:
+        company = market.by_handle(w) if w.startswith("@") else None
+        if company is not None and own is not None and not company.sectors & own.sectors:
+            continue  # a partner or an unrelated company ("@JetBlue saved the day :) @Expedia lost a customer")
+        if not w.startswith("@") or company is not None or w.lstrip("@") in moved:
+            kept.append(w)
+    return kept
 
 
 _MOVE_TO_HANDLE = re.compile(r"\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|go(?:ing)?\s+with|"

@@ -29,6 +29,7 @@ from spacy.util import filter_spans
 
 from services.classify.pipeline.concepts import ConceptCues, IntentCues
 from services.classify.pipeline.config import ClassifyConfig, load_config
+from services.classify.pipeline.hashtags import with_hashtag_words
 
 if not Doc.has_extension("cues"):
     Doc.set_extension("cues", default=None)
@@ -238,7 +239,7 @@ class CueMatcher:
             cues["flag:competitor_mention"] = [e.text for e in ents if e.label_ == "COMPETITOR"]
         out = {k: _unique(v) for k, v in cues.items()}
         text = doc.text if text is None else text
-        for key, words in self.concepts.find(text).items():
+        for key, words in self.concepts.find(with_hashtag_words(text)).items():
             out[key] = _unique(out[key] + words) if key in out else words  # a rule's flag words and a concept cue's
         out.update(self.intents.find(text))
         return out
