@@ -132,6 +132,7 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
         cues["flag:competitor_mention"] = [*cues.get("flag:competitor_mention", ()), *rivals]
     named_rival = "flag:competitor_mention" in cues
     _learned_flags(cues, probs, analysis.explanation, config)
+    _vetoed_flags(cues, config, text)
     if not named_rival and "flag:competitor_mention" in cues and not mentioned:
         del cues["flag:competitor_mention"]  # the head alone, and the post names no other company
     if "flag:competitor_mention" in cues:
@@ -221,6 +222,24 @@ def _learned_flags(cues: dict[str, list[str]], probs: dict[str, dict[str, float]
         if p is None or key in cues or p["yes"] < config.flag_thresholds.get(flag, DEFAULT_FLAG_THRESHOLD):
             continue
         cues[key] = [*cues.get(f"concept:{flag}", ()), *explanation.get(f"{key}:yes", ())] or [f"model {p['yes']:.2f}"]
+
+
+def _vetoed_flags(cues: dict[str, list[str]], config: ClassifyConfig, text: str) -> None:
+    """A raised flag one of whose vetoes (`flag_vetoes`) matches is lowered, and the veto's
+    words are recorded as `vetoed:<flag>` beside the words that had raised it.
+
+    Why: the guide excludes idioms and third-party events that share a concept's words
+    ("add insult to injury", "hurt my credit", identity theft reported to a bureau), and
+    on the dev halves 9 of safety's 17 false flags were such posts."""
+    for flag, patterns in config.flag_vetoes.items():
+        key = f"flag:{flag}"
+        if key in cues and (veto := _veto(patterns)) is not None and (said := veto.findall(text)):
+            cues[f"vetoed:{flag}"] = sorted({w.lower() for w in said} | {f"raised by: {w}" for w in cues.pop(key)})
+
+
+@lru_cache(maxsize=64)
+def _veto(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
 
 
 @lru_cache(maxsize=8)

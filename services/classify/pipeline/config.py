@@ -71,6 +71,8 @@ class ClassifyConfig:
     flag_thresholds: dict[str, float] = dataclasses.field(default_factory=dict)
     #: {"spam" or "feedback": regexes}: wordings that state the intent outright (see `IntentCues`)
     intent_cues: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: {flag: regexes}: wordings that keep the flag's trained head from raising it alone (idioms)
+    flag_vetoes: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     #: the market directory (`market.load_market`): companies by sector; None is the shipped one
     companies: str | None = None
 
@@ -115,6 +117,8 @@ def _load(path: str) -> ClassifyConfig:
                           flag_thresholds={str(f): float(t) for f, t in raw.get("flag_thresholds", {}).items()
                                            if not f.startswith("_")},
                           intent_cues=_intent_cues(raw.get("intent_cues", {}), path),
+                          flag_vetoes={str(f): tuple(v) for f, v in raw.get("flag_vetoes", {}).items()
+                                       if not f.startswith("_")},
                           companies=str(Path(path).parent / raw["companies"]) if raw.get("companies") else None)
 
 
