@@ -153,7 +153,10 @@ def decide(analysis: Analysis, mention: dict[str, Any], config: ClassifyConfig, 
 
     flags = flags_of(cues)
     if sentiment["label"] == "positive" and sentiment["score"] >= POSITIVE_CONTEXT:
-        for flag in (THREATS | {"safety_issue"}).intersection(flags):
+        # praise of a rival the post moves to ("I'm flying @JetBlue instead, their credits
+        # work!") is no praise of the brand: churn stays when a competitor is named
+        kept = {"churn_threat"} if "competitor_mention" in flags else set()
+        for flag in (THREATS | {"safety_issue"}).intersection(flags) - kept:
             cues[f"suppressed:{flag}"] = cues.pop(f"flag:{flag}")
         flags = flags_of(cues)
 

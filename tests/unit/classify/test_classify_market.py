@@ -76,3 +76,8 @@ def test_a_directory_entry_without_a_name_is_refused(tmp_path) -> None:
     path.write_text(json.dumps({"sectors": {"airline": [{"names": ["Nameless"]}]}}), encoding="utf-8")
     with pytest.raises(ValueError, match="needs a non-empty 'name'"):
         load_market(str(path))
+
+
+def test_praise_of_the_rival_a_post_moves_to_keeps_the_churn() -> None:
+    (result,) = Classifier().classify([{"text": "@united well I'm flying @JetBlue instead, for free! Their credits actually work. Love them"}])
+    assert {"churn_threat", "competitor_mention"} <= set(result["flags"])
