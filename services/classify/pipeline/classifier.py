@@ -37,11 +37,13 @@ from services.classify.pipeline.concepts import (
 )
 from services.classify.pipeline.config import DEFAULT_FLAG_THRESHOLD, Brand, ClassifyConfig, config_path, load_config
 from services.classify.pipeline.market import (
+    Market,
     companies_only,
     competitors_named,
     load_market,
     market_path,
     not_the_addressed,
+    switch_targets,
 )
 from services.classify.pipeline.priority import bucket, priority
 from services.classify.pipeline.rules import CueMatcher, EntityMatcher, flags_of
@@ -277,14 +279,20 @@ def _department_scores(model: dict[str, float], cues: dict[str, list[str]], depa
 
 def fallback(mention: dict[str, Any], language: str, departments: tuple[str, ...], version: str,
              multilingual: MultilingualCues | None = None, brand: Brand | None = None,
-             routes: dict[str, str] | None = None) -> dict[str, Any]:
+             routes: dict[str, str] | None = None, market: Market | None = None) -> dict[str, Any]:
     """Text the English pipeline cannot read: a result a human triages, with what the language's
     cue lists do catch (`multilingual` in the configuration): threats, so a threat in Spanish
     still jumps the queue, sentiment words, and department words (the department with most of
     them; support when none matched: on the dev half, every non-English post used to land in
-    support, department macro-F1 0.16)."""
+    support, department macro-F1 0.16). The market directory names rivals in any language
+    ("Me voy a Corvane", "ich wechsle zu Telekom"): a move to one is churn too."""
     author = mention.get("author") or {}
-    found = multilingual.find(mention.get("text") or "", language) if multilingual is not None else {}
+    text = mention.get("text") or ""
+    found = multilingual.find(text, language) if multilingual is not None else {}
+    if market is not None and (rivals := competitors_named(market, text, mention.get("brand"), BrandFinder.own_words(brand))):
+        found["flag:competitor_mention"] = rivals
+        if "flag:churn_threat" not in found and (moves := [w for w in switch_targets(text) if w in rivals]):
+            found["flag:churn_threat"] = moves
     hits = {d: len(found.get(f"department:{d}", ())) for d in departments}
     dept = max(hits, key=hits.__getitem__) if any(hits.values()) else (
         "support" if "support" in departments else departments[-1])
@@ -341,7 +349,8 @@ class Classifier:
         for i, (m, lang) in enumerate(zip(mentions, languages, strict=True)):
             if lang is not None and lang != "en":
                 results[i] = fallback(m, lang, self.departments, self.model_version, self._multilingual,
-                                      self._brands.find(m.get("text") or "", m.get("brand")), self.config.flag_department)
+                                      self._brands.find(m.get("text") or "", m.get("brand")), self.config.flag_department,
+                                      load_market(self.config.companies))
             else:
                 english.append(i)
         analyses = self.analyse([mentions[i].get("text") or "" for i in english])

@@ -81,3 +81,9 @@ def test_a_directory_entry_without_a_name_is_refused(tmp_path) -> None:
 def test_praise_of_the_rival_a_post_moves_to_keeps_the_churn() -> None:
     (result,) = Classifier().classify([{"text": "@united well I'm flying @JetBlue instead, for free! Their credits actually work. Love them"}])
     assert {"churn_threat", "competitor_mention"} <= set(result["flags"])
+
+
+def test_a_post_the_english_model_does_not_read_still_names_its_rival() -> None:
+    (result,) = Classifier().classify([{"text": "ich wechsle zu Vodafone, reicht mir", "language": "de"}])
+    assert result["cues"]["fallback:language"] == ["de"]
+    assert {"churn_threat", "competitor_mention"} <= set(result["flags"])
