@@ -87,3 +87,14 @@ def test_a_post_the_english_model_does_not_read_still_names_its_rival() -> None:
     (result,) = Classifier().classify([{"text": "ich wechsle zu Vodafone, reicht mir", "language": "de"}])
     assert result["cues"]["fallback:language"] == ["de"]
     assert {"churn_threat", "competitor_mention"} <= set(result["flags"])
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("@united JetBlue's service is so much better", ["JetBlue's"]),
+    ("@AmazonHelp Marks &amp; Spencer delivered faster", ["Marks & Spencer"]),
+    ("@united flying AT&T? no, Delta.", ["AT&T", "Delta"]),
+    ("@united American Express points", ["American Express"]),  # the longest name wins
+    ("@AmericanAir why is https://www.delta.com cheaper #delta @Delta_fan", []),  # no address, tag or handle
+])
+def test_names_are_read_as_whole_words(market, text, named) -> None:
+    assert [n.words for n in market.named(text)] == named
