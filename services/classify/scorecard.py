@@ -2,7 +2,8 @@
 
 Why one table: the issue that built the real-customer evaluation set found the project's own
 held-out rows saying all was well while text by other people said otherwise. The scorecard
-puts the real set (dev half always, test half only on request), the old self-written rows
+puts the real set (its tuning halves, dev and dev2, always; the held-out half only on
+request; the retired first test half as a column to choose with), the old self-written rows
 (a regression check), the airline tweets and TweetEval side by side, with VADER beside the
 sentiment columns, so no single set can be quoted alone.
 
