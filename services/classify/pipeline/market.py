@@ -202,8 +202,9 @@ def _names_own(market: Market, words: str, own: Company | None, own_words: froze
 
 
 #: Words that move custom to another company, then that company's name: capitalised words
-#: or a handle ("switching back to Delta", "going with Verizon" but not "going to Aruba", "moving my mortgage to Crestline Credit Union",
-#: "JetBlue here I come", "Me voy a Corvane", "ich wechsle zu Telenet").
+#: or a handle ("switching back to Delta", "going with Verizon" but not "going to Aruba",
+#: "moving my mortgage to Crestline Credit Union", "JetBlue here I come", "Me voy a Corvane",
+#: "ich wechsle zu Telenet").
 _NAME = r"(?:@\w+|(?-i:[A-Z][\w&'’.+-]*)(?:\s+(?-i:[A-Z][\w&'’.+-]*)){0,3})"
 _SWITCH_TO = re.compile(
     rf"\b(?:(?:switch(?:ed|ing)?|mov(?:e|ed|ing)|port(?:ed|ing)?|transferr?(?:ed|ing)?|chang(?:e|ed|ing))"
