@@ -79,7 +79,8 @@ def test_a_directory_entry_without_a_name_is_refused(tmp_path) -> None:
 
 
 def test_praise_of_the_rival_a_post_moves_to_keeps_the_churn() -> None:
-    (result,) = Classifier().classify([{"text": "@united well I'm flying @JetBlue instead, for free! Their credits actually work. Love them"}])
+    text = "@united well I'm flying @JetBlue instead, for free! Their credits actually work. Love them"
+    (result,) = Classifier().classify([{"text": text}])
     assert {"churn_threat", "competitor_mention"} <= set(result["flags"])
 
 
