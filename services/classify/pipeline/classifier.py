@@ -31,6 +31,7 @@ from services.classify.pipeline.concepts import (
     MultilingualCues,
     choosing_rival_cues,
     competitor_words,
+    compile_patterns,
     mentioned_others,
     rival_cues,
     shared_words,
@@ -242,9 +243,8 @@ def _vetoed_flags(cues: dict[str, list[str]], config: ClassifyConfig, text: str)
             cues[f"vetoed:{flag}"] = sorted({w.lower() for w in said} | {f"raised by: {w}" for w in cues.pop(key)})
 
 
-@lru_cache(maxsize=64)
-def _veto(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+#: One compiled pattern per flag's vetoes, as the concept patterns are compiled (`concepts.compile_patterns`).
+_veto = lru_cache(maxsize=64)(compile_patterns)
 
 
 @lru_cache(maxsize=8)

@@ -24,7 +24,8 @@ from services.classify.pipeline.market import switch_targets
 SENTIMENT_KEYS = ("negative", "positive")
 
 
-def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+def compile_patterns(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Regular expressions as one case-insensitive alternation (None for none)."""
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
 
 
@@ -33,9 +34,9 @@ class ConceptCues:
     {"flag:<flag>": [words]} where a concept cue says the flag outright."""
 
     def __init__(self, config: ClassifyConfig) -> None:
-        self.patterns = {flag: rx for flag, patterns in config.concepts.items() if (rx := _compile(patterns))}
+        self.patterns = {flag: rx for flag, patterns in config.concepts.items() if (rx := compile_patterns(patterns))}
         #: per flag, the part of its concept that raises it outright (`flag:<flag>` words)
-        self.raising = {flag: rx for flag, patterns in config.concept_cues.items() if (rx := _compile(patterns))}
+        self.raising = {flag: rx for flag, patterns in config.concept_cues.items() if (rx := compile_patterns(patterns))}
         #: per flag, the substrings one of which a match needs (None: always run the patterns)
         self.gates = {flag: config.concept_gates.get(flag) for flag in {*self.patterns, *self.raising}}
 
@@ -65,7 +66,7 @@ class IntentCues:
     much faster if you boarded back to front") say what they are in a few words."""
 
     def __init__(self, config: ClassifyConfig) -> None:
-        self.patterns = {kind: rx for kind, patterns in config.intent_cues.items() if (rx := _compile(patterns))}
+        self.patterns = {kind: rx for kind, patterns in config.intent_cues.items() if (rx := compile_patterns(patterns))}
 
     def find(self, text: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -81,7 +82,7 @@ class MultilingualCues:
 
     def __init__(self, config: ClassifyConfig) -> None:
         self.languages: dict[str, dict[str, re.Pattern[str]]] = {
-            lang: {key: rx for key, patterns in groups.items() if (rx := _compile(patterns))}
+            lang: {key: rx for key, patterns in groups.items() if (rx := compile_patterns(patterns))}
             for lang, groups in config.multilingual.items()}
 
     def find(self, text: str, language: str) -> dict[str, list[str]]:
@@ -177,12 +178,13 @@ def rival_cues(text: str, concept_words: list[str], mentioned: list[str]) -> lis
     return found
 
 
-#: Choosing another company: a verb of flying with, moving to or staying with, then its handle
-#: ("this is why I fly @SouthwestAir", "I'm flying @JetBlue instead", "switching back to @Delta").
-#: "had to fly @Delta" is a rebooking the author did not choose, so it is left out.
-_CHOOSING_RIVAL = re.compile(
-    r"(?<!had to )(?<!had 2 )\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|go(?:ing)?\s+with|"
-    r"stick\w*\s+with|book\w*\s+with|back\s+to)\s+@(\w+)", re.IGNORECASE)
+#: Words that choose a company, before its name or handle: a verb of flying with, moving to or
+#: staying with ("this is why I fly @SouthwestAir", "switch back to delta"). "had to fly
+#: @Delta" is a rebooking the author did not choose, so it is left out.
+_CHOOSING_WORDS = (r"(?<!had to )(?<!had 2 )\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|"
+                   r"go(?:ing)?\s+with|stick\w*\s+with|book\w*\s+with|back\s+to)\s+")
+#: Choosing another company by its handle ("I'm flying @JetBlue instead").
+_CHOOSING_RIVAL = re.compile(_CHOOSING_WORDS + r"@(\w+)", re.IGNORECASE)
 
 
 def choosing_rival_cues(text: str, mentioned: list[str], named: list[str] = ()) -> list[str]:
@@ -203,10 +205,6 @@ def choosing_rival_cues(text: str, mentioned: list[str], named: list[str] = ()) 
         found += [w for w in switch_targets(text) if w in named]
     return found + [t.lower() for t in _FLY_TAG.findall(text)]
 
-
-#: Words that choose a company, before its name: "flying Southwest", "switch back to delta".
-_CHOOSING_WORDS = (r"(?<!had to )(?<!had 2 )\b(?:fly|flying|flew|switch\w*(?:\s+back)?\s+to|mov\w+(?:\s+\w+)?\s+to|"
-                   r"go(?:ing)?\s+with|stick\w*\s+with|book\w*\s+with|back\s+to)\s+")
 
 
 #: A post that passes on someone else's words: a headline with its publisher and link
