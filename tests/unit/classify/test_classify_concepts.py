@@ -208,6 +208,38 @@ def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(con
     assert "flag:churn_threat" not in ConceptCues(config).find("@united flying home tomorrow, can't wait")
 
 
+@pytest.mark.parametrize("text,flag", [
+    ("@acme I'm done with Acme, the third outage this month", "churn_threat"),
+    ("@acme no signal again #done", "churn_threat"),
+    ("#boycottacme until they pay their staff", "churn_threat"),
+    ("shredding my Acme card tonight", "churn_threat"),
+    ("I will think again befor booking with you", "churn_threat"),
+    ("I just called the local news about this", "escalation_threat"),
+    ("I will tell all my followers how you treat people", "escalation_threat"),
+    ("I need to make people aware of this", "escalation_threat"),
+    ("sharing all of this on facebook and insta", "escalation_threat"),
+    ("I will keep tweeting until you answer", "escalation_threat"),
+    ("how do I reach someone that matters at corporate", "escalation_threat"),
+    ("my driver had a gun in his car", "safety_issue"),
+    ("we reported an act of battery on a passenger", "safety_issue"),
+    ("someone keeps using my card on your store", "safety_issue"),
+    ("I watched bags be abandoned at the gate for an hour", "safety_issue"),
+])
+def test_outright_concept_cues_from_the_labelling_guide(config, text, flag):
+    assert f"flag:{flag}" in ConceptCues(config).find(text)
+
+
+@pytest.mark.parametrize("text,flag", [
+    ("you tweeted the same canned reply you're telling everyone else", "escalation_threat"),
+    ("my Executive Club account shows the wrong tier", "escalation_threat"),
+    ("you are jumping the gun cancelling flights", "safety_issue"),
+    ("will I get the weapon unlock if I pre-order?", "safety_issue"),
+    ("done with The setup at last, thanks for the help", "churn_threat"),
+])
+def test_outright_concept_cues_leave_near_misses_to_the_head(config, text, flag):
+    assert f"flag:{flag}" not in ConceptCues(config).find(text)
+
+
 @pytest.mark.parametrize("text,language,department,sentiment", [
     ("@AmazonHelp el reembolso lo quiero ya, me cobraron dos veces", "es", "billing", None),
     ("Mein Akku ist nach dem Update kaputt", "de", "product", None),
