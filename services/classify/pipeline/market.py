@@ -182,7 +182,7 @@ def competitors_named(market: Market, text: str, hint: str | None = None,
         if own is not None and n.company.sectors & own.sectors:
             words.append(n.words.lower())
     if own is None or not words:
-        words += [w for w in switch_targets(text) if not _names_own(market, w, own, own_words)]
+        words += [w for w in switch_targets(text, left=True) if not _names_own(market, w, own, own_words)]
     return sorted(set(words))
 
 
@@ -204,13 +204,17 @@ def _names_own(market: Market, words: str, own: Company | None, own_words: froze
 #: Words that move custom to another company, then that company's name: capitalised words
 #: or a handle ("switching back to Delta", "going with Verizon" but not "going to Aruba",
 #: "moving my mortgage to Crestline Credit Union", "JetBlue here I come", "Me voy a Corvane",
-#: "ich wechsle zu Telenet").
+#: "ich wechsle zu Telenet"), or leave ("switched from AT&T", "wish I'd used Lyft", "Delta would
+#: have done better").
 _NAME = r"(?:@\w+|(?-i:[A-Z][\w&'’.+-]*)(?:\s+(?-i:[A-Z][\w&'’.+-]*)){0,3})"
 _SWITCH_TO = re.compile(
     rf"\b(?:(?:switch(?:ed|ing)?|mov(?:e|ed|ing)|port(?:ed|ing)?|transferr?(?:ed|ing)?|chang(?:e|ed|ing))"
     rf"(?:\s+(?:back|over|everything|my\s+\w+|our\s+\w+|all\s+my\s+\w+))?\s+(?:to|with)"
     rf"|(?:went|go(?:ing)?|stick(?:ing)?)(?:\s+back)?\s+with)\s+(?P<a>{_NAME})"
     rf"|(?P<b>{_NAME})\s+here\s+i\s+come\b"
+    rf"|\b(?:switch(?:ed|ing)?|mov(?:e|ed|ing)|port(?:ed|ing)?|transferr?(?:ed|ing)?|came|coming)(?:\s+over)?\s+from\s+(?P<d>{_NAME})"
+    rf"|\b(?:wish\s+(?:i|we)(?:'d|\s+had)|(?:i|we)\s+should(?:'ve|\s+have))\s+(?:used|flown|booked|gone|stayed|stuck)(?:\s+with)?\s+(?P<e>{_NAME})"
+    rf"|(?P<f>{_NAME})\s+(?:would|will|could)\s+(?:have\s+)?(?:do|did|done)\s+(?:a\s+)?(?:better|this\s+better)"
     rf"|\b(?:me\s+(?:voy|paso|cambio)\s+a|me\s+cambio\s+de\s+\w+\s+a|je\s+(?:passe|pars)\s+chez|"
     rf"ich\s+wechsle\s+zu|wechsle\s+zu|vou\s+(?:mudar\s+)?para\s+a?|mudei\s+para\s+a?)\s+(?P<c>{_NAME})",
     re.IGNORECASE)
@@ -230,17 +234,21 @@ _NOT_A_COMPANY = frozenset({
 
 #: Parts of words one of which every `_SWITCH_TO` match holds.
 _SWITCH_GATE = ("switch", "mov", "port", "transfer", "chang", "with", "here i come", "me voy", "me paso", "me cambio",
-                "je passe", "je pars", "wechsle", "vou ", "mudei")
+                "je passe", "je pars", "wechsle", "vou ", "mudei", "from", "wish", "should", "better")
 
 
-def switch_targets(text: str) -> list[str]:
-    """The names a post says it moves to, lowercased ("switching to T-Mobile" → "t-mobile")."""
+def switch_targets(text: str, *, left: bool = False) -> list[str]:
+    """The names a post says it moves to, lowercased ("switching to T-Mobile" → "t-mobile"),
+    and with `left` also the ones it moved away from ("switched from AT&T"): a rival all the
+    same, but no sign that the author leaves the addressed company (churn reads moves only)."""
     lowered = text.lower()
     if not any(w in lowered for w in _SWITCH_GATE):
         return []  # the pattern costs ~20 µs a post; a substring test a tenth of that
     out = []
-    for m in _SWITCH_TO.finditer(text):
-        name = (m.group("a") or m.group("b") or m.group("c") or "").strip(".,!?;:'’")
+    for m in _SWITCH_TO.finditer(text.replace("&amp;", "&")):  # tweets arrive HTML-escaped: "AT&amp;T"
+        if m.group("d") and not left:
+            continue
+        name = next((g for g in m.groups() if g), "").strip(".,!?;:'’")
         if name and name.lstrip("@").split()[0].lower() not in _NOT_A_COMPANY and not name.lstrip("@")[0].isdigit():
             out.append(name.lower())
     return out
@@ -294,7 +302,7 @@ def companies_only(market: Market, text: str, words: list[str]) -> list[str]:
     not tag two airlines were such handles, none of them a company."""
     if not words:
         return words
-    moved = {w.lstrip("@") for w in switch_targets(text)} | {m.group(1).lower() for m in _MOVE_TO_HANDLE.finditer(text)}
+    moved = {w.lstrip("@") for w in switch_targets(text, left=True)} | {m.group(1).lower() for m in _MOVE_TO_HANDLE.finditer(text)}
     own = market.addressed(text)
     kept = []
     for w in words:

@@ -224,6 +224,7 @@ def test_a_concept_cue_raises_its_flag_by_itself_with_the_words_that_said_it(con
     ("we reported an act of battery on a passenger", "safety_issue"),
     ("someone keeps using my card on your store", "safety_issue"),
     ("I watched bags be abandoned at the gate for an hour", "safety_issue"),
+    ("flying with your competitor today, never again", "competitor_mention"),
 ])
 def test_outright_concept_cues_from_the_labelling_guide(config, text, flag):
     assert f"flag:{flag}" in ConceptCues(config).find(text)

@@ -53,6 +53,15 @@ def test_a_company_the_directory_lacks_counts_where_the_post_moves_to_it(market)
     assert switch_targets("going to Hawaii next week") == []
 
 
+def test_a_company_left_behind_is_a_rival_but_not_a_move(market) -> None:
+    text = "@acme just called in to switch from AT&amp;T, they wanted $75 to let me go"
+    assert switch_targets(text) == []  # leaving AT&T for the addressed brand: no churn
+    assert switch_targets(text, left=True) == ["at&t"]
+    assert competitors_named(market, text) == ["at&t"]
+    assert switch_targets("@acme wish I'd used Corvane instead") == ["corvane"]
+    assert switch_targets("@acme @Corvane would have done better. Using them from now on") == ["@corvane"]
+
+
 def test_a_handle_the_directory_lacks_needs_a_move(market) -> None:
     text = "“@AmericanAir: @Dawn_Davis You're very welcome. Let's do it again!” would love to"
     assert companies_only(market, text, ["@dawn_davis"]) == []
