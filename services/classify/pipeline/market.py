@@ -234,7 +234,9 @@ _NOT_A_COMPANY = frozenset({
 
 #: Parts of words one of which every `_SWITCH_TO` match holds.
 _SWITCH_GATE = ("switch", "mov", "port", "transfer", "chang", "with", "here i come", "me voy", "me paso", "me cambio",
-                "je passe", "je pars", "wechsle", "vou ", "mudei", "from", "wish", "should", "better")
+                "je passe", "je pars", "wechsle", "vou ", "mudei", "came from", "came over from", "coming from",
+                "coming over from", "wish", "should've", "should have", "do better", "did better", "done better",
+                "a better", "this better")
 
 
 def switch_targets(text: str, *, left: bool = False) -> list[str]:
